@@ -1,0 +1,204 @@
+from django import forms
+from django.db import IntegrityError, transaction
+from django.http import Http404
+from django_filters.rest_framework import (
+    BooleanFilter, CharFilter, DjangoFilterBackend, Filter, FilterSet,
+)
+from django_scopes import scopes_disabled
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.response import Response
+
+from pretix.api.pagination import TotalOrderingFilter
+from pretix.helpers import OF_SELF
+
+from .models import ALREADY_IMPORTED, ImportedSecret
+
+BULK_CREATE_LIMIT = 500
+DB_ID_MAX = 2 ** 63 - 1  # pretix uses BigAutoField; larger numbers would overflow the database lookup
+
+ROW_FIELDS = ("secret", "used", "item", "variation", "subevent")
+
+
+def _id_field():
+    return serializers.IntegerField(allow_null=True, default=None, min_value=1, max_value=DB_ID_MAX)
+
+
+def _duplicate_error():
+    return ValidationError({"secret": [str(ALREADY_IMPORTED)]})
+
+
+class ImportedSecretListSerializer(serializers.ListSerializer):
+    def to_internal_value(self, data):
+        rows = super().to_internal_value(data)
+        cleaned, errors = ImportedSecret.clean_rows(self.context["event"], rows)
+        if any(errors):
+            raise ValidationError(errors)
+        return cleaned
+
+    def create(self, validated_data):
+        event = self.context["event"]
+        objs = [ImportedSecret.build(event, row) for row in validated_data]
+        try:
+            with transaction.atomic():
+                return ImportedSecret.objects.bulk_create(objs)
+        except IntegrityError:  # a concurrent request stored one of the secrets after our check
+            raise ValidationError([{"secret": [str(ALREADY_IMPORTED)]} for _ in objs])
+
+
+class ImportedSecretSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    secret = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    used = serializers.BooleanField(default=False)
+    item = _id_field()
+    variation = _id_field()
+    subevent = _id_field()
+
+    class Meta:
+        list_serializer_class = ImportedSecretListSerializer
+
+    def to_representation(self, instance):
+        return {
+            "id": instance.pk,
+            "secret": instance.secret,
+            "used": instance.used,
+            "item": instance.item_id,
+            "variation": instance.variation_id,
+            "subevent": instance.subevent_id,
+        }
+
+    def validate(self, attrs):
+        if isinstance(self.parent, serializers.ListSerializer):
+            return attrs  # the list serializer validates all rows at once
+        row = dict(attrs)
+        if self.instance is not None:
+            current = {
+                "secret": self.instance.secret,
+                "used": self.instance.used,
+                "item": self.instance.item_id,
+                "variation": self.instance.variation_id,
+                "subevent": self.instance.subevent_id,
+            }
+            row = {**current, **row}
+        cleaned, errors = ImportedSecret.clean_rows(self.context["event"], [row], instance=self.instance)
+        if errors[0]:
+            raise ValidationError(errors[0])
+        return cleaned[0]
+
+    def create(self, validated_data):
+        secret = ImportedSecret.build(self.context["event"], validated_data)
+        try:
+            with transaction.atomic():
+                secret.save()
+        except IntegrityError:
+            raise _duplicate_error()
+        return secret
+
+    def update(self, instance, validated_data):
+        instance.apply(validated_data)
+        try:
+            with transaction.atomic():
+                instance.save()
+        except IntegrityError:
+            raise _duplicate_error()
+        return instance
+
+
+class IdFilter(Filter):
+    field_class = forms.IntegerField
+
+
+with scopes_disabled():
+    class ImportedSecretFilter(FilterSet):
+        secret = CharFilter(field_name="secret", lookup_expr="exact")
+        used = BooleanFilter(field_name="used")
+        item = IdFilter(field_name="item_id", min_value=1, max_value=DB_ID_MAX)
+        variation = IdFilter(field_name="variation_id", min_value=1, max_value=DB_ID_MAX)
+        subevent = IdFilter(field_name="subevent_id", min_value=1, max_value=DB_ID_MAX)
+
+        class Meta:
+            model = ImportedSecret
+            fields = ["secret", "used", "item", "variation", "subevent"]
+
+
+def _log_data(secret):
+    # log_action masks every key containing "secret", so the value itself never lands in the log
+    return {
+        "secret": secret.secret,
+        "used": secret.used,
+        "item": secret.item_id,
+        "variation": secret.variation_id,
+        "subevent": secret.subevent_id,
+    }
+
+
+class ImportedSecretViewSet(viewsets.ModelViewSet):
+    serializer_class = ImportedSecretSerializer
+    queryset = ImportedSecret.objects.none()
+    filter_backends = (DjangoFilterBackend, TotalOrderingFilter)
+    filterset_class = ImportedSecretFilter
+    ordering = ("id",)
+    ordering_fields = ("id", "secret", "used")
+    # Same permissions as pretix' own revoked/blocked ticket secret endpoints
+    permission = "event.orders:read"
+    write_permission = "event.orders:write"
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if "pretix_secrets_import" not in request.event.get_plugins():
+            raise Http404("The Secrets Import plugin is not enabled for this event.")
+
+    def get_queryset(self):
+        qs = ImportedSecret.objects.filter(event=self.request.event)
+        if self.request.method not in ("GET", "HEAD", "OPTIONS"):
+            # Lock the row so that ticket allocation cannot use it while it is changed or deleted.
+            qs = qs.select_for_update(of=OF_SELF)
+        return qs
+
+    def get_serializer_context(self):
+        ctx = super().get_serializer_context()
+        ctx["event"] = self.request.event
+        return ctx
+
+    def _log(self, obj, action_type, data=None):
+        obj.log_action(action_type, user=self.request.user, auth=self.request.auth, data=data)
+
+    @transaction.atomic()
+    def create(self, request, *args, **kwargs):
+        return super().create(request, *args, **kwargs)
+
+    def perform_create(self, serializer):
+        serializer.save()
+        self._log(serializer.instance, "pretix_secrets_import.secret.added", _log_data(serializer.instance))
+
+    @transaction.atomic()
+    def update(self, request, *args, **kwargs):
+        if self.get_object().used:
+            raise PermissionDenied("This secret has already been used and can no longer be changed.")
+        return super().update(request, *args, **kwargs)
+
+    def perform_update(self, serializer):
+        serializer.save()
+        self._log(serializer.instance, "pretix_secrets_import.secret.changed", _log_data(serializer.instance))
+
+    @transaction.atomic()
+    def destroy(self, request, *args, **kwargs):
+        return super().destroy(request, *args, **kwargs)
+
+    def perform_destroy(self, instance):
+        if instance.used:
+            raise PermissionDenied("This secret has already been used and can no longer be deleted.")
+        self._log(instance, "pretix_secrets_import.secret.deleted", _log_data(instance))
+        instance.delete()
+
+    @action(detail=False, methods=["POST"])
+    @transaction.atomic()
+    def bulk_create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(
+            data=request.data, many=True, max_length=BULK_CREATE_LIMIT, allow_empty=False,
+        )
+        serializer.is_valid(raise_exception=True)
+        serializer.save()
+        self._log(request.event, "pretix_secrets_import.secrets.bulk_added", {"count": len(serializer.instance)})
+        return Response(serializer.data, status=status.HTTP_201_CREATED)

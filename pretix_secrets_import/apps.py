@@ -1,0 +1,26 @@
+from django.utils.translation import gettext_lazy as _
+
+from pretix.base.plugins import PluginConfig
+
+from . import __version__
+
+
+class PluginApp(PluginConfig):
+    default = True
+    name = "pretix_secrets_import"
+    verbose_name = "Secrets Import"
+
+    class PretixPluginMeta:
+        name = _("Secrets Import")
+        author = "pretix-secrets-import contributors"
+        description = _(
+            "Upload your own list of ticket secrets (QR or barcode contents) and let pretix hand them out "
+            "to tickets instead of random ones, for example to work with third-party access control gates."
+        )
+        visible = True
+        version = __version__
+        category = "FEATURE"
+        compatibility = "pretix>=2026.8"
+
+    def ready(self):
+        from . import signals  # NOQA
