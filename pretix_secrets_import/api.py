@@ -2,7 +2,7 @@ from django import forms
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from django_filters.rest_framework import (
-    BooleanFilter, CharFilter, DjangoFilterBackend, Filter, FilterSet,
+    CharFilter, DjangoFilterBackend, Filter, FilterSet,
 )
 from django_scopes import scopes_disabled
 from rest_framework import serializers, status, viewsets
@@ -109,10 +109,27 @@ class IdFilter(Filter):
     field_class = forms.IntegerField
 
 
+class StrictBooleanField(forms.Field):
+    """Unlike django-filter's BooleanFilter, rejects values other than true/false instead of ignoring the filter."""
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if str(value).lower() in ("true", "1"):
+            return True
+        if str(value).lower() in ("false", "0"):
+            return False
+        raise forms.ValidationError('Must be "true" or "false".', code="invalid")
+
+
+class StrictBooleanFilter(Filter):
+    field_class = StrictBooleanField
+
+
 with scopes_disabled():
     class ImportedSecretFilter(FilterSet):
         secret = CharFilter(field_name="secret", lookup_expr="exact")
-        used = BooleanFilter(field_name="used")
+        used = StrictBooleanFilter(field_name="used")
         item = IdFilter(field_name="item_id", min_value=1, max_value=DB_ID_MAX)
         variation = IdFilter(field_name="variation_id", min_value=1, max_value=DB_ID_MAX)
         subevent = IdFilter(field_name="subevent_id", min_value=1, max_value=DB_ID_MAX)

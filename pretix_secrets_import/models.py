@@ -121,7 +121,8 @@ class ImportedSecret(LoggedModel):
         subevent_ids = {_pk(r.get("subevent")) for r in rows} - {None}
         items = {i.pk: i for i in Item.objects.filter(event=event, pk__in=item_ids)} if item_ids else {}
         variations = {
-            v.pk: v for v in ItemVariation.objects.filter(item__event=event, pk__in=variation_ids).select_related("item")
+            v.pk: v
+            for v in ItemVariation.objects.filter(item__event=event, pk__in=variation_ids).select_related("item")
         } if variation_ids else {}
         subevents = {
             s.pk: s for s in SubEvent.objects.filter(event=event, pk__in=subevent_ids)
