@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PG_CONFIG := tests/postgres.cfg
 DEV_CONFIG := data/pretix.cfg
+DEMO_ENV := PRETIX_CONFIG_FILE=$(DEV_CONFIG) PYTHONPATH=demo DJANGO_SETTINGS_MODULE=demo_settings
 
 .PHONY: demo install install-dev test test-pg lint migrations-check clean
 
@@ -30,9 +31,9 @@ $(DEV_CONFIG): demo/pretix.cfg.in Makefile
 demo: $(VENV)/.installed
 	@rm -f $(DEV_CONFIG)
 	@$(MAKE) --no-print-directory $(DEV_CONFIG)
-	PRETIX_CONFIG_FILE=$(DEV_CONFIG) $(PY) -m pretix migrate --noinput -v 0
-	PRETIX_CONFIG_FILE=$(DEV_CONFIG) PORT=$(PORT) $(PY) demo/setup_demo.py
-	PRETIX_CONFIG_FILE=$(DEV_CONFIG) $(PY) -m pretix runserver --noreload 127.0.0.1:$(PORT)
+	$(DEMO_ENV) $(PY) -m pretix migrate --noinput -v 0
+	$(DEMO_ENV) PORT=$(PORT) $(PY) demo/setup_demo.py
+	$(DEMO_ENV) $(PY) -m pretix runserver --noreload 127.0.0.1:$(PORT)
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest $(PYTEST_ARGS)

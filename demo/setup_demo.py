@@ -1,0 +1,115 @@
+"""
+Create the demo data behind `make demo`, once: later runs reuse it and only print the access details again.
+
+Run with PRETIX_CONFIG_FILE pointing at the demo configuration (the Makefile does this).
+"""
+import os
+from datetime import timedelta
+from decimal import Decimal
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo_settings")
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db import transaction  # noqa: E402
+from django.utils.timezone import now  # noqa: E402
+from django_scopes import scopes_disabled  # noqa: E402
+
+from pretix.base.models import Event, Organizer, Team, User  # noqa: E402
+
+from pretix_secrets_import.models import ImportedSecret  # noqa: E402
+
+ADMIN_EMAIL = "admin@localhost"
+ADMIN_PASSWORD = "admin"
+PLUGINS = "pretix.plugins.banktransfer,pretix.plugins.ticketoutputpdf,pretix_secrets_import"
+
+
+def make_event(organizer, slug, name, has_subevents=False):
+    event = Event.objects.create(
+        organizer=organizer, slug=slug, name=name, currency="EUR", plugins=PLUGINS, live=True,
+        date_from=now().replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=60),
+        has_subevents=has_subevents,
+    )
+    event.settings.timezone = "Europe/Berlin"
+    event.settings.payment_banktransfer__enabled = True
+    event.checkin_lists.create(name="Entrance", all_products=True)
+    return event
+
+
+def add_secrets(event, prefix, count, **restriction):
+    ImportedSecret.objects.bulk_create(
+        ImportedSecret(event=event, organizer=event.organizer, secret=f"{prefix}-{i:04d}", **restriction)
+        for i in range(1, count + 1)
+    )
+
+
+@transaction.atomic
+def create_demo_data():
+    organizer = Organizer.objects.create(slug="bigevents", name="Big Events Inc.")
+    user = User.objects.filter(email=ADMIN_EMAIL).first() or User.objects.create_user(ADMIN_EMAIL, ADMIN_PASSWORD)
+    team = Team.objects.create(
+        organizer=organizer, name="Administrators", all_events=True,
+        all_event_permissions=True, all_organizer_permissions=True,
+    )
+    team.members.add(user)
+    team.tokens.create(name="Demo token")
+
+    conf = make_event(organizer, "sampleconf", "Sample Conference")
+    regular = conf.items.create(name="Regular ticket", default_price=Decimal("35.00"), admission=True)
+    workshop = conf.items.create(name="Workshop ticket", default_price=Decimal("50.00"), admission=True)
+    morning = workshop.variations.create(value="Morning")
+    workshop.variations.create(value="Afternoon")
+    shirt = conf.items.create(name="T-Shirt", default_price=Decimal("15.00"), admission=False)
+    for size in ("S", "M", "L"):
+        shirt.variations.create(value=size)
+    quota = conf.quotas.create(name="Tickets", size=500)
+    quota.items.add(regular, workshop, shirt)
+    quota.variations.add(*workshop.variations.all(), *shirt.variations.all())
+    add_secrets(conf, "CONF", 10)
+    add_secrets(conf, "REG", 5, item=regular)
+    add_secrets(conf, "WSM", 3, item=workshop, variation=morning)
+
+    series = make_event(organizer, "series", "Sample Series", has_subevents=True)
+    day_pass = series.items.create(name="Day pass", default_price=Decimal("20.00"), admission=True)
+    dates = []
+    for day in (1, 2):
+        subevent = series.subevents.create(
+            name=f"Day {day}", active=True, date_from=series.date_from + timedelta(days=day - 1),
+        )
+        q = series.quotas.create(name=f"Day {day}", size=100, subevent=subevent)
+        q.items.add(day_pass)
+        dates.append(subevent)
+    add_secrets(series, "DAY1", 5, subevent=dates[0])
+    add_secrets(series, "SERIES", 5)
+
+
+def main():
+    with scopes_disabled():
+        if not Organizer.objects.filter(slug="bigevents").exists():
+            create_demo_data()
+            print("Created the demo organizer 'bigevents' with events 'sampleconf' and 'series'.")
+        else:
+            print("Reusing the demo data in the existing database.")
+        team = Team.objects.get(organizer__slug="bigevents", name="Administrators")
+        token = team.tokens.filter(active=True).first() or team.tokens.create(name="Demo token")
+
+    token_file = os.path.join(settings.DATA_DIR, "demo-token")
+    with open(token_file, "w") as f:
+        f.write(token.token + "\n")
+
+    port = os.environ.get("PORT", "8000")
+    base = f"http://127.0.0.1:{port}"
+    print(f"""
+API token (also in {os.path.relpath(token_file)}): {token.token}
+
+Try the API:
+  curl -H "Authorization: Token {token.token}" {base}/api/v1/organizers/bigevents/events/sampleconf/imported_secrets/
+
+Backend: {base}/control/  (log in as {ADMIN_EMAIL} / {ADMIN_PASSWORD})
+""", flush=True)
+
+
+if __name__ == "__main__":
+    main()
