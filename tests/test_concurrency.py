@@ -1,0 +1,54 @@
+"""Races between two database connections; only PostgreSQL runs writers concurrently, so only it can show them."""
+import threading
+
+import pytest
+from django.db import connection, connections, transaction
+from django_scopes import scopes_disabled
+
+from pretix_secrets_import.models import ImportedSecret
+
+from .conftest import url
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs concurrent writers (PostgreSQL)"),
+]
+
+
+def insert_and_hold(event, secret, inserted, release):
+    """In a second connection: insert ``secret`` and keep the transaction open until ``release`` is set."""
+    try:
+        with scopes_disabled(), transaction.atomic():
+            ImportedSecret.objects.create(event=event, organizer=event.organizer, secret=secret)
+            inserted.set()
+            release.wait(timeout=10)
+    finally:
+        connections.close_all()
+
+
+def run_racing(event, secret, request):
+    inserted, release = threading.Event(), threading.Event()
+    other = threading.Thread(target=insert_and_hold, args=(event, secret, inserted, release))
+    other.start()
+    assert inserted.wait(timeout=10)
+    # Our request passes validation (the other row is not committed), then waits on the unique index
+    # until the other transaction commits.
+    threading.Timer(0.5, release.set).start()
+    try:
+        return request()
+    finally:
+        other.join(timeout=10)
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_concurrent_insert_of_same_secret_is_400_not_500(token_client, event, bulk):
+    if bulk:
+        resp = run_racing(event, "raced", lambda: token_client.post(
+            url(event, suffix="bulk_create/"), [{"secret": "other"}, {"secret": "raced"}], format="json"))
+    else:
+        resp = run_racing(event, "raced", lambda: token_client.post(url(event), {"secret": "raced"}, format="json"))
+    assert resp.status_code == 400
+    assert "already been imported" in str(resp.data)
+    with scopes_disabled():
+        assert list(ImportedSecret.objects.filter(event=event).values_list("secret", flat=True)) == ["raced"]
+    assert connection.vendor == "postgresql"
