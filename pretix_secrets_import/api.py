@@ -13,10 +13,9 @@ from rest_framework.response import Response
 from pretix.api.pagination import TotalOrderingFilter
 from pretix.helpers import OF_SELF
 
-from .models import ALREADY_IMPORTED, ImportedSecret
+from .models import ALREADY_IMPORTED, DB_ID_MAX, ImportedSecret
 
 BULK_CREATE_LIMIT = 500
-DB_ID_MAX = 2 ** 63 - 1  # pretix uses BigAutoField; larger numbers would overflow the database lookup
 
 ROW_FIELDS = ("secret", "used", "item", "variation", "subevent")
 

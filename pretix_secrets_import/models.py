@@ -10,6 +10,7 @@ from pretix.base.models import (
 )
 
 SECRET_MAX_LENGTH = 255  # pretix' OrderPosition.secret column
+DB_ID_MAX = 2 ** 63 - 1  # pretix uses BigAutoField; larger numbers would overflow database lookups
 ALREADY_IMPORTED = _("This secret has already been imported for this organizer.")
 
 
