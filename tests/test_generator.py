@@ -120,9 +120,8 @@ def test_date_bound_before_undated(token_client, series_shop):
     add_secret(series_shop.event, "DAY2", subevent=series_shop.day2)
     add_secret(series_shop.event, "DAY1", subevent=series_shop.day1)
     add_secret(series_shop.event, "DAY1-ITEM", subevent=series_shop.day1, item=series_shop.ticket)
-    got = [api_order(token_client, series_shop.event, {"item": series_shop.ticket.pk,
-                                                      "subevent": series_shop.day1.pk}).data["positions"][0]["secret"]
-           for _ in range(3)]
+    day1_ticket = {"item": series_shop.ticket.pk, "subevent": series_shop.day1.pk}
+    got = [api_order(token_client, series_shop.event, day1_ticket).data["positions"][0]["secret"] for _ in range(3)]
     assert got == ["DAY1-ITEM", "DAY1", "UNDATED"]
     assert pool_state(series_shop.event)["DAY2"] is False
 
@@ -285,8 +284,8 @@ def test_change_date_draws_new_secret_when_bound(token_client, series_shop):
     add_secret(series_shop.event, "DAY1", subevent=series_shop.day1)
     add_secret(series_shop.event, "DAY2", subevent=series_shop.day2)
     add_secret(series_shop.event, "ANY")
-    code = api_order(token_client, series_shop.event, {"item": series_shop.ticket.pk,
-                                                      "subevent": series_shop.day1.pk}).data["code"]
+    day1_ticket = {"item": series_shop.ticket.pk, "subevent": series_shop.day1.pk}
+    code = api_order(token_client, series_shop.event, day1_ticket).data["code"]
     with scope(organizer=series_shop.event.organizer):
         order = Order.objects.get(code=code)
         ocm = OrderChangeManager(order)
