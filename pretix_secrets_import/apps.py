@@ -23,4 +23,6 @@ class PluginApp(PluginConfig):
         compatibility = "pretix>=2026.8"
 
     def ready(self):
-        from . import signals  # NOQA
+        from . import safeguards, signals  # NOQA
+
+        safeguards.install()

@@ -1,0 +1,12 @@
+"""
+pretix' test settings. For SQLite the test database lives in a file and transactions take the write lock when they
+start, so that the concurrency tests can run several connections that wait for each other instead of deadlocking.
+"""
+import os
+
+from pretix.testutils.settings import *  # noqa: F401,F403
+from pretix.testutils.settings import DATA_DIR, DATABASES
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"]["TEST"] = {"NAME": os.path.join(DATA_DIR, "test.sqlite3")}
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 30})
