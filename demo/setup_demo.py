@@ -34,6 +34,7 @@ def make_event(organizer, slug, name, has_subevents=False):
     )
     event.settings.timezone = "Europe/Berlin"
     event.settings.payment_banktransfer__enabled = True
+    event.settings.ticket_secret_generator = "imported_secrets"
     event.checkin_lists.create(name="Entrance", all_products=True)
     return event
 

@@ -4,12 +4,13 @@ The ticket secret generator that hands out secrets from the event's pool.
 pretix calls ``generate_secret`` inside the transaction that creates or changes an order position, so a secret
 marked as used here is handed back if that transaction rolls back, and is never handed out again once it commits.
 """
+from django.db.models import Q
 from django.utils.timezone import now
 from django.utils.translation import gettext, gettext_lazy as _
 from django_scopes import scopes_disabled
 from rest_framework.exceptions import APIException
 
-from pretix.base.models import OrderPosition
+from pretix.base.models import OrderPosition, Quota
 from pretix.base.secrets import (
     BaseTicketSecretGenerator, RandomTicketSecretGenerator,
 )
@@ -20,6 +21,9 @@ from .models import ImportedSecret
 
 WHEN_EMPTY_REFUSE = "refuse"
 WHEN_EMPTY_RANDOM = "random"
+GENERATOR_IDENTIFIER = "imported_secrets"
+# Counting more unused secrets than this for a quota without a size would only cost time.
+QUOTA_COUNT_LIMIT = 10000
 
 
 class OrderError(PretixOrderError, APIException):
@@ -39,6 +43,44 @@ def draws_from_pool(event, item) -> bool:
     if products:
         return item.pk in products
     return item.admission
+
+
+def refuses_when_empty(event) -> bool:
+    return (
+        event.settings.ticket_secret_generator == GENERATOR_IDENTIFIER
+        and event.settings.secrets_import_when_empty != WHEN_EMPTY_RANDOM
+    )
+
+
+@scopes_disabled()
+def cap_quota_availability(event, quota, result):
+    """
+    Limit a quota's availability to the unused secrets that fit its products and date, so that the shop shows
+    products as sold out before a customer fills a cart. Only for quotas whose products all draw from the pool; a
+    secret restricted to one variation counts for the whole quota, so this is an upper bound and the generator
+    stays the authoritative check.
+    """
+    if not refuses_when_empty(event):
+        return result
+    products = event.settings.secrets_import_products
+    draws = Q(pk__in=products) if products else Q(admission=True)
+    if not quota.items.exists() or quota.items.exclude(draws).exists():
+        return result
+    state, available = result
+    limit = QUOTA_COUNT_LIMIT if available is None else available + 1
+    left = (
+        ImportedSecret.objects
+        .filter(event=event, used=False)
+        .filter(Q(item__isnull=True) | Q(item__in=quota.items.all()))
+        .filter(Q(subevent__isnull=True) | Q(subevent_id=quota.subevent_id))
+        .values("pk")[:limit]
+        .count()
+    )
+    if left == 0:
+        return Quota.AVAILABILITY_GONE, 0
+    if available is None:
+        return result if left >= QUOTA_COUNT_LIMIT else (state, left)
+    return state, min(available, left)
 
 
 def secret_fits(row: ImportedSecret, item, variation, subevent) -> bool:
@@ -86,7 +128,7 @@ def allocate_secret(event, item, variation=None, subevent=None):
 
 
 class ImportedSecretGenerator(BaseTicketSecretGenerator):
-    identifier = "imported_secrets"
+    identifier = GENERATOR_IDENTIFIER
     verbose_name = _("Imported secrets (Secrets Import plugin)")
     use_revocation_list = False  # a cancellation must not take a fresh secret from the pool
 

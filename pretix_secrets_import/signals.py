@@ -6,12 +6,13 @@ from rest_framework import serializers
 from pretix.base.logentrytypes import EventLogEntryType, log_entry_types
 from pretix.base.settings import settings_hierarkey
 from pretix.base.signals import (
-    api_event_settings_fields, register_ticket_secret_generators,
-    validate_event_settings,
+    api_event_settings_fields, quota_availability,
+    register_ticket_secret_generators, validate_event_settings,
 )
 
 from .generator import (
     WHEN_EMPTY_RANDOM, WHEN_EMPTY_REFUSE, ImportedSecretGenerator,
+    cap_quota_availability,
 )
 from .models import DB_ID_MAX
 
@@ -29,6 +30,11 @@ WHEN_EMPTY_CHOICES = (
 @receiver(register_ticket_secret_generators, dispatch_uid="secrets_import_generator")
 def register_generator(sender, **kwargs):
     return [ImportedSecretGenerator]
+
+
+@receiver(quota_availability, dispatch_uid="secrets_import_quota_availability")
+def limit_quota_to_pool(sender, quota, result, **kwargs):
+    return cap_quota_availability(sender, quota, result)
 
 
 @receiver(api_event_settings_fields, dispatch_uid="secrets_import_api_settings")
