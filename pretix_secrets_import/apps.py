@@ -21,6 +21,9 @@ class PluginApp(PluginConfig):
         version = __version__
         category = "FEATURE"
         compatibility = "pretix>=2026.8"
+        settings_links = [
+            (_("Secrets Import"), "plugins:pretix_secrets_import:settings", {}),
+        ]
 
     def ready(self):
         from . import safeguards, signals  # NOQA
