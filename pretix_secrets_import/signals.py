@@ -23,6 +23,7 @@ settings_hierarkey.add_default("secrets_import_products", "[]", list)
 # What to do when no secret fits a ticket: refuse the sale, or fall back to a random secret.
 settings_hierarkey.add_default("secrets_import_when_empty", WHEN_EMPTY_REFUSE, str)
 
+
 @receiver(register_ticket_secret_generators, dispatch_uid="secrets_import_generator")
 def register_generator(sender, **kwargs):
     return [ImportedSecretGenerator]
