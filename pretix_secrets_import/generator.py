@@ -4,6 +4,7 @@ The ticket secret generator that hands out secrets from the event's pool.
 pretix calls ``generate_secret`` inside the transaction that creates or changes an order position, so a secret
 marked as used here is handed back if that transaction rolls back, and is never handed out again once it commits.
 """
+from django.db import transaction
 from django.db.models import Q
 from django.utils.timezone import now
 from django.utils.translation import gettext, gettext_lazy as _
@@ -108,8 +109,11 @@ def restriction_tiers(item, variation, subevent):
 def allocate_secret(event, item, variation=None, subevent=None):
     """
     Take the best-fitting unused secret of ``event``'s pool for a ticket, mark it used and return it; ``None`` if
-    nothing fits. Must run inside the transaction that stores the ticket.
+    nothing fits. Belongs inside the transaction that stores the ticket.
     """
+    if not transaction.get_connection().in_atomic_block:  # row locks only exist inside a transaction
+        with transaction.atomic():
+            return allocate_secret(event, item, variation, subevent)
     for tier in restriction_tiers(item, variation, subevent):
         while True:
             # Lock only the row we take; rows that concurrent orders have locked are skipped, not waited for.
