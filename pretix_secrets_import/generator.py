@@ -135,6 +135,13 @@ def allocate_secret(event, item, variation=None, subevent=None):
     return None
 
 
+def no_secret_left_message(item, variation=None) -> str:
+    name = f"{item.name} – {variation.value}" if variation else str(item.name)
+    return gettext(
+        'There is no ticket code left for "{product}". Please contact the organizer of this event.'
+    ).format(product=name)
+
+
 class ImportedSecretGenerator(BaseTicketSecretGenerator):
     identifier = GENERATOR_IDENTIFIER
     verbose_name = _("Imported secrets (Secrets Import plugin)")
@@ -160,7 +167,4 @@ class ImportedSecretGenerator(BaseTicketSecretGenerator):
             return RandomTicketSecretGenerator(self.event).generate_secret(
                 item, variation, subevent, current_secret=current_secret, force_invalidate=True,
             )
-        name = f"{item.name} – {variation.value}" if variation else str(item.name)
-        raise OrderError(gettext(
-            'There is no ticket code left for "{product}". Please contact the organizer of this event.'
-        ).format(product=name))
+        raise OrderError(no_secret_left_message(item, variation))

@@ -7,16 +7,17 @@ from rest_framework import serializers
 from pretix.base.logentrytypes import EventLogEntryType, log_entry_types
 from pretix.base.settings import settings_hierarkey
 from pretix.base.signals import (
-    api_event_settings_fields, quota_availability,
+    api_event_settings_fields, order_import_columns, quota_availability,
     register_ticket_secret_generators, validate_event_settings,
 )
 from pretix.control.signals import nav_event_settings
 
 from .generator import (
-    WHEN_EMPTY_CHOICES, WHEN_EMPTY_REFUSE, ImportedSecretGenerator,
-    cap_quota_availability,
+    GENERATOR_IDENTIFIER, WHEN_EMPTY_CHOICES, WHEN_EMPTY_REFUSE,
+    ImportedSecretGenerator, cap_quota_availability,
 )
 from .models import DB_ID_MAX
+from .order_import import PoolCheckColumn
 
 # Products whose tickets draw from the pool; empty means "all admission products".
 settings_hierarkey.add_default("secrets_import_products", "[]", list)
@@ -46,6 +47,13 @@ def nav_settings(sender, request, **kwargs):
 @receiver(quota_availability, dispatch_uid="secrets_import_quota_availability")
 def limit_quota_to_pool(sender, quota, result, **kwargs):
     return cap_quota_availability(sender, quota, result)
+
+
+@receiver(order_import_columns, dispatch_uid="secrets_import_order_import_columns")
+def order_import_check(sender, **kwargs):
+    if sender.settings.ticket_secret_generator != GENERATOR_IDENTIFIER:
+        return []
+    return [PoolCheckColumn(sender)]
 
 
 @receiver(api_event_settings_fields, dispatch_uid="secrets_import_api_settings")

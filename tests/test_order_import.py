@@ -1,0 +1,183 @@
+"""
+pretix' order import from CSV (backend: Orders → Import), driven through the real backend views with the
+imported_secrets generator active. In tests Celery runs eagerly, so posting the column mapping runs the import task
+and answers with the redirect the browser would follow once the task is done.
+"""
+import pytest
+from django.contrib import messages
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django_scopes import scopes_disabled
+
+from pretix.base.models import CachedFile, Order
+
+from . import test_generator
+from .conftest import add_secret
+from .test_generator import pool_state, ticket_secrets
+
+pytestmark = pytest.mark.django_db
+
+# The fixtures of the generator tests: the "shop" event using imported_secrets, a team member logged into the backend.
+shop = test_generator.shop
+backend_client = test_generator.backend_client
+
+EMAILS = ["ada@example.org", "grace@example.org", "linus@example.org"]
+
+
+def import_url(event):
+    return f"/control/event/{event.organizer.slug}/{event.slug}/orders/import/"
+
+
+def make_csv(*rows):
+    """A CSV file with one line per dict in ``rows``, the keys of the first one as header."""
+    header = list(rows[0])
+    lines = [",".join(header)] + [",".join(row[column] for column in header) for row in rows]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def buyers(count):
+    """CSV rows of ``count`` buyers. pretix needs two columns at least to detect the delimiter."""
+    return [{"Email": email, "Name": email.split("@")[0].title()} for email in EMAILS[:count]]
+
+
+def upload(client, event, content):
+    """Step 1 of the import: upload the file; pretix stores it as a CachedFile and redirects to the mapping form."""
+    resp = client.post(import_url(event), {"file": SimpleUploadedFile("orders.csv", content, "text/csv")})
+    assert resp.status_code == 302, resp.content
+    assert resp["Location"].startswith(import_url(event))
+    return resp["Location"]
+
+
+def run_import(client, event, content, **mapping):
+    """
+    Upload ``content`` and submit the mapping form with its defaults, changed by ``mapping``. Returns the page the
+    browser ends up on: the order list on success, the mapping form again on failure, each with a message.
+    """
+    process_url = upload(client, event, content)
+    form = client.get(process_url).context["form"]
+    # The event has no region, so pretix cannot preselect the countries: a user would choose one.
+    data = {"orders": "many", "status": "paid", "invoice_address_country": "static:DE", "attendee_country": "static:DE"}
+    for name, field in form.fields.items():
+        choices = [value for value, _ in getattr(field, "choices", [])]
+        if choices and name not in data:
+            # Like a browser: the preselected option of each column's drop-down, or else its first one.
+            data[name] = form[name].value() if form[name].value() in choices else choices[0]
+    data.update(mapping)
+    resp = client.post(process_url, data)  # runs the import task
+    assert resp.status_code == 302, resp.context["form"].errors if resp.context else resp.content
+    resp = client.get(resp["Location"], follow=True)
+    assert resp.status_code == 200
+    return resp
+
+
+def messages_of(resp):
+    return [(m.level, str(m)) for m in resp.context["messages"]]
+
+
+def orders(event):
+    with scopes_disabled():
+        return list(Order.objects.filter(event=event).order_by("email").values_list("email", flat=True))
+
+
+def test_imported_tickets_get_distinct_pool_secrets(backend_client, shop):
+    for i in range(4):
+        add_secret(shop.event, f"POOL-{i}")
+    resp = run_import(backend_client, shop.event, make_csv(*buyers(3)),
+                      item=f"static:{shop.ticket.pk}", email="csv:Email")
+    assert resp.request["PATH_INFO"] == f"/control/event/{shop.event.organizer.slug}/{shop.event.slug}/orders/"
+    assert messages_of(resp) == [(messages.SUCCESS, "The import was successful.")]
+    assert orders(shop.event) == sorted(EMAILS)
+    assert ticket_secrets(shop.event) == ["POOL-0", "POOL-1", "POOL-2"]
+    assert pool_state(shop.event) == {"POOL-0": True, "POOL-1": True, "POOL-2": True, "POOL-3": False}
+    with scopes_disabled():
+        assert not CachedFile.objects.filter(filename="import.csv").exists()  # pretix deletes it after success
+
+
+def test_one_order_with_several_tickets(backend_client, shop):
+    add_secret(shop.event, "POOL-0")
+    add_secret(shop.event, "POOL-1")
+    rows = [{"Email": EMAILS[0], "Name": name} for name in ("Ada", "Charles")]
+    resp = run_import(backend_client, shop.event, make_csv(*rows),
+                      item=f"static:{shop.ticket.pk}", email="csv:Email", orders="one")
+    assert messages_of(resp) == [(messages.SUCCESS, "The import was successful.")]
+    assert orders(shop.event) == [EMAILS[0]]
+    assert ticket_secrets(shop.event) == ["POOL-0", "POOL-1"]
+    assert pool_state(shop.event) == {"POOL-0": True, "POOL-1": True}
+
+
+def test_import_larger_than_pool_fails_as_a_whole(backend_client, shop):
+    add_secret(shop.event, "POOL-0")
+    add_secret(shop.event, "POOL-1")
+    resp = run_import(backend_client, shop.event, make_csv(*buyers(3)),
+                      item=f"static:{shop.ticket.pk}", email="csv:Email")
+    assert resp.request["PATH_INFO"].startswith(import_url(shop.event))  # back to the mapping form, no error 500
+    assert messages_of(resp) == [(messages.ERROR, (
+        'Error while importing value "" for column "Ticket code from the imported pool" in line "3": '
+        'There is no ticket code left for "Ticket". Please contact the organizer of this event.'
+    ))]
+    assert orders(shop.event) == []
+    assert ticket_secrets(shop.event) == []
+    assert pool_state(shop.event) == {"POOL-0": False, "POOL-1": False}
+
+
+def test_import_check_follows_allocation_order(backend_client, shop):
+    """A secret bound to the product is counted before an unrestricted one, like the generator takes them."""
+    add_secret(shop.event, "FOR-WORKSHOP", item=shop.workshop)
+    add_secret(shop.event, "FREE")
+    rows = [{"Email": EMAILS[0], "Product": "Workshop", "Variation": "Morning"},
+            {"Email": EMAILS[1], "Product": "Ticket", "Variation": ""}]
+    resp = run_import(backend_client, shop.event, make_csv(*rows), item="csv:Product", email="csv:Email",
+                      variation="csv:Variation")
+    assert messages_of(resp) == [(messages.SUCCESS, "The import was successful.")], messages_of(resp)
+    assert ticket_secrets(shop.event) == ["FOR-WORKSHOP", "FREE"]
+
+
+def test_import_with_random_fallback_is_not_checked(backend_client, shop):
+    shop.event.settings.secrets_import_when_empty = "random"
+    resp = run_import(backend_client, shop.event, make_csv(*buyers(2)),
+                      item=f"static:{shop.ticket.pk}", email="csv:Email")
+    assert messages_of(resp) == [(messages.SUCCESS, "The import was successful.")]
+    assert len(ticket_secrets(shop.event)) == 2
+
+
+def test_explicit_ticket_code_bypasses_pool(backend_client, shop):
+    add_secret(shop.event, "POOL-0")
+    add_secret(shop.event, "POOL-1")
+    content = make_csv({"Email": EMAILS[0], "Ticket code": "GIVEN-0"}, {"Email": EMAILS[1], "Ticket code": ""})
+    resp = run_import(backend_client, shop.event, content,
+                      item=f"static:{shop.ticket.pk}", email="csv:Email", secret="csv:Ticket code")
+    assert messages_of(resp) == [(messages.SUCCESS, "The import was successful.")]
+    with scopes_disabled():
+        secrets = dict(Order.objects.filter(event=shop.event).values_list("email", "all_positions__secret"))
+    assert secrets == {EMAILS[0]: "GIVEN-0", EMAILS[1]: "POOL-0"}
+    assert pool_state(shop.event) == {"POOL-0": True, "POOL-1": False}
+
+
+def test_explicit_ticket_codes_need_no_pool(backend_client, shop):
+    content = make_csv(*[{"Email": e, "Ticket code": f"GIVEN-{i}"} for i, e in enumerate(EMAILS)])
+    resp = run_import(backend_client, shop.event, content,
+                      item=f"static:{shop.ticket.pk}", email="csv:Email", secret="csv:Ticket code")
+    assert messages_of(resp) == [(messages.SUCCESS, "The import was successful.")]
+    assert ticket_secrets(shop.event) == ["GIVEN-0", "GIVEN-1", "GIVEN-2"]
+    assert pool_state(shop.event) == {}
+
+
+def test_explicit_ticket_code_from_the_pool_is_refused(backend_client, shop):
+    """Another line could draw that secret from the pool first, and pretix would silently replace the given code."""
+    add_secret(shop.event, "POOL-0")
+    add_secret(shop.event, "POOL-1")
+    content = make_csv({"Email": EMAILS[0], "Ticket code": ""}, {"Email": EMAILS[1], "Ticket code": "POOL-0"})
+    resp = run_import(backend_client, shop.event, content,
+                      item=f"static:{shop.ticket.pk}", email="csv:Email", secret="csv:Ticket code")
+    [(level, message)] = messages_of(resp)
+    assert level == messages.ERROR
+    assert 'line "2"' in message and "unused secret of the imported pool" in message
+    assert orders(shop.event) == []
+    assert pool_state(shop.event) == {"POOL-0": False, "POOL-1": False}
+
+
+def test_check_column_only_with_generator(backend_client, shop):
+    process_url = upload(backend_client, shop.event, make_csv(*buyers(1)))
+    assert "secrets_import_pool_check" in backend_client.get(process_url).context["form"].fields
+    shop.event.settings.ticket_secret_generator = "random"
+    process_url = upload(backend_client, shop.event, make_csv(*buyers(1)))
+    assert "secrets_import_pool_check" not in backend_client.get(process_url).context["form"].fields
