@@ -474,3 +474,21 @@ def test_shop_shows_product_as_sold_out_and_refuses_cart(shop, ticket_quota, cli
     assert "no longer available" in resp.content.decode()
     with scopes_disabled():
         assert not CartPosition.objects.filter(event=shop.event).exists()
+
+
+# --- check-in -------------------------------------------------------------------------------------------------------
+
+
+def test_pool_secret_is_accepted_by_pretix_checkin(token_client, shop):
+    add_secret(shop.event, "GATE-0001")
+    with scopes_disabled():
+        checkin_list = shop.event.checkin_lists.create(name="Entrance", all_products=True)
+    order = api_order(token_client, shop.event, {"item": shop.ticket.pk})
+    assert order.data["status"] == "p"
+    redeem = f"/api/v1/organizers/{shop.event.organizer.slug}/checkinrpc/redeem/"
+    resp = token_client.post(redeem, {"secret": "GATE-0001", "lists": [checkin_list.pk]}, format="json")
+    assert resp.status_code == 201, resp.content
+    assert resp.data["status"] == "ok"
+    assert resp.data["position"]["order"] == order.data["code"]
+    resp = token_client.post(redeem, {"secret": "GATE-0001", "lists": [checkin_list.pk]}, format="json")
+    assert resp.data["status"] == "error" and resp.data["reason"] == "already_redeemed"

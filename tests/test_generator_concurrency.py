@@ -111,6 +111,7 @@ def test_a_pending_sale_does_not_block_others(sale, team):
     assert held["secret"] == "POOL-0"
     assert resp.data["positions"][0]["secret"] == "POOL-1"
     assert waited < 5
+    print(f"order next to a sale holding a secret took {waited:.2f}s")
     assert pool_state(event)["POOL-0"] is False  # rolled back, so free again
 
 
