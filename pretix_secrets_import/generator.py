@@ -44,10 +44,11 @@ class OrderError(PretixOrderError, APIException):
 
 def draws_from_pool(event, item) -> bool:
     """Whether tickets of ``item`` get pool secrets: the chosen products, or by default all admission products."""
-    products = event.settings.secrets_import_products
-    if products:
-        return item.pk in products
-    return item.admission
+    return _draws(event.settings.secrets_import_products, item.pk, item.admission)
+
+
+def _draws(chosen_products, item_id, admission) -> bool:
+    return item_id in chosen_products if chosen_products else admission
 
 
 def refuses_when_empty(event) -> bool:
@@ -67,16 +68,16 @@ def cap_quota_availability(event, quota, result):
     """
     if not refuses_when_empty(event):
         return result
-    products = event.settings.secrets_import_products
-    draws = Q(pk__in=products) if products else Q(admission=True)
-    if not quota.items.exists() or quota.items.exclude(draws).exists():
+    chosen = event.settings.secrets_import_products
+    items = list(quota.items.values_list("pk", "admission"))
+    if not items or not all(_draws(chosen, pk, admission) for pk, admission in items):
         return result
     state, available = result
     limit = QUOTA_COUNT_LIMIT if available is None else available + 1
     left = (
         ImportedSecret.objects
         .filter(event=event, used=False)
-        .filter(Q(item__isnull=True) | Q(item__in=quota.items.all()))
+        .filter(Q(item__isnull=True) | Q(item__in=[pk for pk, _admission in items]))
         .filter(Q(subevent__isnull=True) | Q(subevent_id=quota.subevent_id))
         .values("pk")[:limit]
         .count()
