@@ -492,3 +492,19 @@ def test_pool_secret_is_accepted_by_pretix_checkin(token_client, shop):
     assert resp.data["position"]["order"] == order.data["code"]
     resp = token_client.post(redeem, {"secret": "GATE-0001", "lists": [checkin_list.pk]}, format="json")
     assert resp.data["status"] == "error" and resp.data["reason"] == "already_redeemed"
+
+
+def test_changed_ticket_keeps_a_secret_from_outside_the_pool(token_client, shop):
+    """Documented: a non-pool secret (random or given explicitly) survives a product change; regenerating draws."""
+    add_secret(shop.event, "POOL")
+    code = api_order(token_client, shop.event, {"item": shop.shirt.pk}).data["code"]
+    random_secret = position(code, shop.event).secret
+    with scope(organizer=shop.event.organizer):
+        order = Order.objects.get(code=code)
+        ocm = OrderChangeManager(order)
+        ocm.change_item(order.positions.get(), shop.ticket, None)
+        ocm.commit()
+    assert position(code, shop.event).secret == random_secret
+    assert pool_state(shop.event) == {"POOL": False}
+    assert token_client.post(orders_url(shop.event, f"{code}/regenerate_secrets/")).status_code == 200
+    assert position(code, shop.event).secret == "POOL"
