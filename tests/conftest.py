@@ -2,7 +2,7 @@ import inspect
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from django.test import utils
+from django.test import Client, utils
 from django.utils.timezone import now
 from django_scopes import scopes_disabled
 from rest_framework.test import APIClient
@@ -147,6 +147,15 @@ def token_client_for(team):
     with scopes_disabled():
         token = team.tokens.create(name="Token")
     client.credentials(HTTP_AUTHORIZATION="Token " + token.token)
+    return client
+
+
+@pytest.fixture
+def backend_client(organizer, user):
+    """A team member with all permissions, logged into pretix' backend."""
+    make_team(organizer).members.add(user)
+    client = Client()
+    client.login(email=user.email, password="dummy")
     return client
 
 

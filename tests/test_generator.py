@@ -378,14 +378,6 @@ def test_deleting_an_order_does_not_free_its_secret(token_client, shop):
 # --- backend --------------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def backend_client(client, organizer, user):
-    from .conftest import make_team
-    make_team(organizer).members.add(user)
-    client.login(email=user.email, password="dummy")
-    return client
-
-
 def invalidate_in_backend(client, event, code):
     return client.post(f"/control/event/{event.organizer.slug}/{event.slug}/orders/{code}/contact", {
         "email": "buyer@example.org", "regenerate_secrets": "on",

@@ -16,9 +16,7 @@ from .test_generator import pool_state, ticket_secrets
 
 pytestmark = pytest.mark.django_db
 
-# The fixtures of the generator tests: the "shop" event using imported_secrets, a team member logged into the backend.
-shop = test_generator.shop
-backend_client = test_generator.backend_client
+shop = test_generator.shop  # the fixture of the generator tests: an event whose tickets use the pool
 
 EMAILS = ["ada@example.org", "grace@example.org", "linus@example.org"]
 

@@ -9,13 +9,6 @@ def settings_url(event):
     return f"/control/event/{event.organizer.slug}/{event.slug}/secrets_import/settings"
 
 
-@pytest.fixture
-def backend_client(client, organizer, user):
-    make_team(organizer).members.add(user)
-    client.login(email=user.email, password="dummy")
-    return client
-
-
 def test_settings_page_shows_pool_and_generator_hint(backend_client, event, item):
     add_secret(event, "A")
     add_secret(event, "B", used=True)
