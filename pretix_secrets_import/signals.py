@@ -2,12 +2,14 @@ from django.core.exceptions import ValidationError
 from django.dispatch import receiver
 from django.urls import resolve, reverse
 from django.utils.translation import gettext_lazy as _
+from django_scopes import scopes_disabled
 from rest_framework import serializers
 
 from pretix.base.logentrytypes import EventLogEntryType, log_entry_types
 from pretix.base.settings import settings_hierarkey
 from pretix.base.signals import (
-    api_event_settings_fields, order_import_columns, quota_availability,
+    api_event_settings_fields, event_copy_data, event_live_issues,
+    order_import_columns, quota_availability,
     register_ticket_secret_generators, validate_event_settings,
 )
 from pretix.control.signals import nav_event_settings
@@ -16,7 +18,7 @@ from .generator import (
     GENERATOR_IDENTIFIER, WHEN_EMPTY_CHOICES, WHEN_EMPTY_REFUSE,
     ImportedSecretGenerator, cap_quota_availability,
 )
-from .models import DB_ID_MAX
+from .models import DB_ID_MAX, ImportedSecret
 from .order_import import PoolCheckColumn
 
 # Products whose tickets draw from the pool; empty means "all admission products".
@@ -47,6 +49,26 @@ def nav_settings(sender, request, **kwargs):
 @receiver(quota_availability, dispatch_uid="secrets_import_quota_availability")
 def limit_quota_to_pool(sender, quota, result, **kwargs):
     return cap_quota_availability(sender, quota, result)
+
+
+@receiver(event_copy_data, dispatch_uid="secrets_import_copy_data")
+def copy_settings(sender, other, item_map, **kwargs):
+    # pretix copies the settings (generator included) but not our pool: a copy starts with an empty pool.
+    # The chosen products still name the old event's products, so point them at their copies.
+    chosen = other.settings.secrets_import_products
+    if chosen:
+        sender.settings.secrets_import_products = [item_map[pk].pk for pk in chosen if pk in item_map]
+
+
+@receiver(event_live_issues, dispatch_uid="secrets_import_live_issues")
+def pool_empty_issue(sender, **kwargs):
+    if sender.settings.ticket_secret_generator != GENERATOR_IDENTIFIER:
+        return None
+    with scopes_disabled():
+        if ImportedSecret.objects.filter(event=sender, used=False).exists():
+            return None
+    return _("Tickets of this event get their secrets from the imported pool, but the pool has no unused secrets "
+             "left. Import secrets or choose another ticket code generator.")
 
 
 @receiver(order_import_columns, dispatch_uid="secrets_import_order_import_columns")

@@ -1,6 +1,11 @@
 import pytest
+from django_scopes import scopes_disabled
 
-from .conftest import url
+from pretix.base.signals import event_live_issues
+
+from pretix_secrets_import.models import ImportedSecret
+
+from .conftest import add_secret, make_event, url
 
 pytestmark = pytest.mark.django_db
 
@@ -60,3 +65,28 @@ def test_settings_api_rejects_foreign_products(token_client, event, event2_item)
 
 def test_api_route_is_registered(token_client, event):
     assert token_client.get(url(event)).status_code == 200
+
+
+def test_copied_event_keeps_settings_but_not_the_pool(organizer, event, item, item2):
+    event.settings.ticket_secret_generator = "imported_secrets"
+    event.settings.secrets_import_products = [item2.pk]
+    add_secret(event, "ORIGINAL")
+    with scopes_disabled():
+        copy = make_event(organizer, "copy")
+        copy.copy_data_from(event)
+        copy.settings.flush()
+        copied_item2 = copy.items.get(name="Shirt")
+        assert copy.settings.ticket_secret_generator == "imported_secrets"
+        assert copy.settings.secrets_import_products == [copied_item2.pk]
+        assert not ImportedSecret.objects.filter(event=copy).exists()
+
+
+def test_empty_pool_is_a_shop_not_ready_issue(event):
+    def issues():
+        return [r for _, r in event_live_issues.send(event) if r]
+
+    assert issues() == []  # generator not in use
+    event.settings.ticket_secret_generator = "imported_secrets"
+    assert any("no unused secrets" in str(r) for r in issues())
+    add_secret(event, "A")
+    assert issues() == []
