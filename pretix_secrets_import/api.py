@@ -17,15 +17,18 @@ from .models import ALREADY_IMPORTED, DB_ID_MAX, ImportedSecret
 
 BULK_CREATE_LIMIT = 500
 
-ROW_FIELDS = ("secret", "used", "item", "variation", "subevent")
-
 
 def _id_field():
     return serializers.IntegerField(allow_null=True, default=None, min_value=1, max_value=DB_ID_MAX)
 
 
-def _duplicate_error():
-    return ValidationError({"secret": [str(ALREADY_IMPORTED)]})
+def _save(secret):
+    try:
+        with transaction.atomic():
+            secret.save()
+    except IntegrityError:  # a concurrent request stored the same secret after our check
+        raise ValidationError({"secret": [str(ALREADY_IMPORTED)]})
+    return secret
 
 
 class ImportedSecretListSerializer(serializers.ListSerializer):
@@ -58,50 +61,25 @@ class ImportedSecretSerializer(serializers.Serializer):
         list_serializer_class = ImportedSecretListSerializer
 
     def to_representation(self, instance):
-        return {
-            "id": instance.pk,
-            "secret": instance.secret,
-            "used": instance.used,
-            "item": instance.item_id,
-            "variation": instance.variation_id,
-            "subevent": instance.subevent_id,
-        }
+        return {"id": instance.pk, **instance.as_row()}
 
     def validate(self, attrs):
         if isinstance(self.parent, serializers.ListSerializer):
             return attrs  # the list serializer validates all rows at once
         row = dict(attrs)
         if self.instance is not None:
-            current = {
-                "secret": self.instance.secret,
-                "used": self.instance.used,
-                "item": self.instance.item_id,
-                "variation": self.instance.variation_id,
-                "subevent": self.instance.subevent_id,
-            }
-            row = {**current, **row}
+            row = {**self.instance.as_row(), **row}
         cleaned, errors = ImportedSecret.clean_rows(self.context["event"], [row], instance=self.instance)
         if errors[0]:
             raise ValidationError(errors[0])
         return cleaned[0]
 
     def create(self, validated_data):
-        secret = ImportedSecret.build(self.context["event"], validated_data)
-        try:
-            with transaction.atomic():
-                secret.save()
-        except IntegrityError:
-            raise _duplicate_error()
-        return secret
+        return _save(ImportedSecret.build(self.context["event"], validated_data))
 
     def update(self, instance, validated_data):
         instance.apply(validated_data)
-        try:
-            with transaction.atomic():
-                instance.save()
-        except IntegrityError:
-            raise _duplicate_error()
-        return instance
+        return _save(instance)
 
 
 class IdFilter(Filter):
@@ -138,17 +116,6 @@ with scopes_disabled():
             fields = ["secret", "used", "item", "variation", "subevent"]
 
 
-def _log_data(secret):
-    # log_action masks every key containing "secret", so the value itself never lands in the log
-    return {
-        "secret": secret.secret,
-        "used": secret.used,
-        "item": secret.item_id,
-        "variation": secret.variation_id,
-        "subevent": secret.subevent_id,
-    }
-
-
 class ImportedSecretViewSet(viewsets.ModelViewSet):
     serializer_class = ImportedSecretSerializer
     queryset = ImportedSecret.objects.none()
@@ -178,6 +145,7 @@ class ImportedSecretViewSet(viewsets.ModelViewSet):
         return ctx
 
     def _log(self, obj, action_type, data=None):
+        # log_action masks every key containing "secret", so the secret itself never lands in the log
         obj.log_action(action_type, user=self.request.user, auth=self.request.auth, data=data)
 
     @transaction.atomic()
@@ -186,7 +154,7 @@ class ImportedSecretViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         serializer.save()
-        self._log(serializer.instance, "pretix_secrets_import.secret.added", _log_data(serializer.instance))
+        self._log(serializer.instance, "pretix_secrets_import.secret.added", serializer.instance.as_row())
 
     @transaction.atomic()
     def update(self, request, *args, **kwargs):
@@ -196,7 +164,7 @@ class ImportedSecretViewSet(viewsets.ModelViewSet):
 
     def perform_update(self, serializer):
         serializer.save()
-        self._log(serializer.instance, "pretix_secrets_import.secret.changed", _log_data(serializer.instance))
+        self._log(serializer.instance, "pretix_secrets_import.secret.changed", serializer.instance.as_row())
 
     @transaction.atomic()
     def destroy(self, request, *args, **kwargs):
@@ -205,7 +173,7 @@ class ImportedSecretViewSet(viewsets.ModelViewSet):
     def perform_destroy(self, instance):
         if instance.used:
             raise PermissionDenied("This secret has already been used and can no longer be deleted.")
-        self._log(instance, "pretix_secrets_import.secret.deleted", _log_data(instance))
+        self._log(instance, "pretix_secrets_import.secret.deleted", instance.as_row())
         instance.delete()
 
     @action(detail=False, methods=["POST"])

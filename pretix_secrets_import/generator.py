@@ -51,11 +51,13 @@ def _draws(chosen_products, item_id, admission) -> bool:
     return item_id in chosen_products if chosen_products else admission
 
 
+def uses_pool(event) -> bool:
+    """Whether the event's tickets get their secrets from this plugin's generator."""
+    return event.settings.ticket_secret_generator == GENERATOR_IDENTIFIER
+
+
 def refuses_when_empty(event) -> bool:
-    return (
-        event.settings.ticket_secret_generator == GENERATOR_IDENTIFIER
-        and event.settings.secrets_import_when_empty != WHEN_EMPTY_RANDOM
-    )
+    return uses_pool(event) and event.settings.secrets_import_when_empty != WHEN_EMPTY_RANDOM
 
 
 @scopes_disabled()

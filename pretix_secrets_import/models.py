@@ -206,6 +206,16 @@ class ImportedSecret(LoggedModel):
             secret.used_at = now()
         return secret
 
+    def as_row(self) -> dict:
+        """This secret in the shape of a row, with IDs for the restrictions (API input/output, log data)."""
+        return {
+            "secret": self.secret,
+            "used": self.used,
+            "item": self.item_id,
+            "variation": self.variation_id,
+            "subevent": self.subevent_id,
+        }
+
     def apply(self, row: dict):
         """Change this secret to a row cleaned by ``clean_rows``."""
         if row["used"] and not self.used:

@@ -15,8 +15,8 @@ from pretix.base.signals import (
 from pretix.control.signals import nav_event_settings
 
 from .generator import (
-    GENERATOR_IDENTIFIER, WHEN_EMPTY_CHOICES, WHEN_EMPTY_REFUSE,
-    ImportedSecretGenerator, cap_quota_availability,
+    WHEN_EMPTY_CHOICES, WHEN_EMPTY_REFUSE, ImportedSecretGenerator,
+    cap_quota_availability, uses_pool,
 )
 from .models import DB_ID_MAX, ImportedSecret
 from .order_import import PoolCheckColumn
@@ -62,7 +62,7 @@ def copy_settings(sender, other, item_map, **kwargs):
 
 @receiver(event_live_issues, dispatch_uid="secrets_import_live_issues")
 def pool_empty_issue(sender, **kwargs):
-    if sender.settings.ticket_secret_generator != GENERATOR_IDENTIFIER:
+    if not uses_pool(sender):
         return None
     with scopes_disabled():
         if ImportedSecret.objects.filter(event=sender, used=False).exists():
@@ -73,7 +73,7 @@ def pool_empty_issue(sender, **kwargs):
 
 @receiver(order_import_columns, dispatch_uid="secrets_import_order_import_columns")
 def order_import_check(sender, **kwargs):
-    if sender.settings.ticket_secret_generator != GENERATOR_IDENTIFIER:
+    if not uses_pool(sender):
         return []
     return [PoolCheckColumn(sender)]
 

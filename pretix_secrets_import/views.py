@@ -7,7 +7,7 @@ from pretix.control.views.event import (
 )
 
 from .forms import SecretsImportSettingsForm
-from .generator import GENERATOR_IDENTIFIER
+from .generator import uses_pool
 from .models import ImportedSecret
 
 
@@ -22,7 +22,7 @@ class SecretsImportSettings(EventSettingsViewMixin, EventSettingsFormView):
         event = self.request.event
         with scopes_disabled():
             ctx["unused_count"] = ImportedSecret.objects.filter(event=event, used=False).count()
-        ctx["generator_active"] = event.settings.ticket_secret_generator == GENERATOR_IDENTIFIER
+        ctx["generator_active"] = uses_pool(event)
         ctx["ticket_settings_url"] = reverse("control:event.settings.tickets", kwargs={
             "organizer": event.organizer.slug, "event": event.slug,
         })
