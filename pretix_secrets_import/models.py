@@ -1,6 +1,6 @@
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import CASCADE, Q
+from django.db.models import CASCADE, Count, F, Q
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
 from django_scopes import ScopedManager
@@ -97,6 +97,22 @@ class ImportedSecret(LoggedModel):
 
     def __str__(self):
         return self.secret
+
+    @classmethod
+    def summary(cls, event: Event):
+        """
+        How many secrets ``event``'s pool holds per restriction group (product, variation, date), as a list of dicts
+        with the IDs ``item``, ``variation``, ``subevent`` and the counts ``total``, ``used``, ``unused``; one
+        aggregate query, unrestricted groups first. Shared by the pool page, the summary API and the alerts.
+        """
+        rows = (
+            cls.objects.filter(event=event)
+            .values("item", "variation", "subevent")
+            .annotate(total=Count("id"), unused=Count("id", filter=Q(used=False)))
+            .order_by(F("item").asc(nulls_first=True), F("variation").asc(nulls_first=True),
+                      F("subevent").asc(nulls_first=True))
+        )
+        return [{**row, "used": row["total"] - row["unused"]} for row in rows]
 
     @classmethod
     def clean_rows(cls, event: Event, rows, instance=None):

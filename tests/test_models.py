@@ -147,3 +147,18 @@ def test_deleting_item_with_variation_keeps_used(event, item2, variation):
         used.refresh_from_db()
         assert used.used and used.item is None and used.variation is None
         assert list(ImportedSecret.objects.values_list("secret", flat=True)) == ["used"]
+
+
+def test_summary_counts_per_restriction_group(event, item, variation):
+    add_secret(event, "FREE-1")
+    add_secret(event, "FREE-2", used=True)
+    add_secret(event, "ITEM-1", item=item)
+    add_secret(event, "VAR-1", item=variation.item, variation=variation)
+    with scopes_disabled():
+        summary = ImportedSecret.summary(event)
+    assert summary == [
+        {"item": None, "variation": None, "subevent": None, "total": 2, "used": 1, "unused": 1},
+        {"item": item.pk, "variation": None, "subevent": None, "total": 1, "used": 0, "unused": 1},
+        {"item": variation.item_id, "variation": variation.pk, "subevent": None, "total": 1, "used": 0,
+         "unused": 1},
+    ]
