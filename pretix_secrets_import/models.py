@@ -115,12 +115,17 @@ class ImportedSecret(LoggedModel):
         return [{**row, "used": row["total"] - row["unused"]} for row in rows]
 
     @classmethod
-    def clean_rows(cls, event: Event, rows, instance=None):
+    def clean_rows(cls, event: Event, rows, instance=None, labels=None, stored_from=None):
         """
         Validate rows to be stored in ``event``'s pool, set-based: a fixed number of queries for any number of rows.
 
         Each row is a dict with ``secret`` and optionally ``used``, ``item``, ``variation``, ``subevent`` (each an
         ID, a model instance or ``None``). ``instance`` is the secret being changed, if any.
+
+        ``labels`` names each row in messages (default: "entry 1", "entry 2", ...). A file import validates and
+        stores its rows chunk by chunk in one transaction; it passes ``stored_from``, a function that returns the
+        label of its own row that stored a given pool secret ID (or ``None``), so that a secret repeated in the file
+        is reported as such instead of as "already imported".
 
         Returns ``(cleaned, errors)``: ``cleaned`` holds one dict per row with model instances in place of IDs
         (``None`` for invalid rows), ``errors`` one dict per row mapping field names to lists of messages (empty
@@ -145,6 +150,10 @@ class ImportedSecret(LoggedModel):
             s.pk: s for s in SubEvent.objects.filter(event=event, pk__in=subevent_ids)
         } if subevent_ids and event.has_subevents else {}
 
+        if labels is None:
+            labels = [_("entry {number}").format(number=index + 1) for index in range(len(rows))]
+        repeated = _("This secret appears more than once in your input (first in {label}).")
+
         secrets_seen = {}
         for index, row in enumerate(rows):
             secret = row.get("secret")
@@ -154,25 +163,28 @@ class ImportedSecret(LoggedModel):
                 add_error(index, "secret", e.messages[0])
             else:
                 if secret in secrets_seen:
-                    add_error(index, "secret", _("This secret appears more than once in your input (first in "
-                                                 "entry {number}).").format(number=secrets_seen[secret] + 1))
+                    add_error(index, "secret", repeated.format(label=labels[secrets_seen[secret]]))
                 else:
                     secrets_seen[secret] = index
 
-        existing_secrets = set()
+        existing_secrets = {}
         ticket_secrets = set()
         if secrets_seen:
             pool_qs = cls.objects.filter(organizer_id=event.organizer_id, secret__in=list(secrets_seen))
             if instance is not None and instance.pk:
                 pool_qs = pool_qs.exclude(pk=instance.pk)
-            existing_secrets = set(pool_qs.values_list("secret", flat=True))
+            existing_secrets = dict(pool_qs.values_list("secret", "pk"))
             ticket_qs = OrderPosition.all.filter(organizer_id=event.organizer_id, secret__in=list(secrets_seen))
             ticket_secrets = set(ticket_qs.values_list("secret", flat=True))
 
         cleaned = []
         for index, row in enumerate(rows):
             secret = row.get("secret")
-            if secret in existing_secrets:
+            earlier_label = stored_from(existing_secrets[secret]) if stored_from and secret in existing_secrets \
+                else None
+            if earlier_label is not None:
+                add_error(index, "secret", repeated.format(label=earlier_label))
+            elif secret in existing_secrets:
                 add_error(index, "secret", ALREADY_IMPORTED)
             elif secret in ticket_secrets:
                 add_error(index, "secret", _("This secret is already used by a ticket of this organizer."))

@@ -1,0 +1,398 @@
+"""
+Importing a file of secrets (CSV or XLSX) into an event's pool; shared by the backend import and the
+``import_secrets`` management command.
+
+The file is streamed: it is read, validated and stored chunk by chunk inside one transaction, so memory stays flat
+for a million lines. Every invalid line is reported; if there is any, the transaction is rolled back and nothing is
+imported. The rules for a secret are those of ``ImportedSecret.clean_rows``; this module only turns lines into rows.
+"""
+import codecs
+import csv
+import io
+import zipfile
+from array import array
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from pretix.base.i18n import LazyI18nString
+from pretix.base.models import ItemVariation
+
+from .models import ImportedSecret
+
+CHUNK_SIZE = 5000
+SNIFF_BYTES = 64 * 1024
+DELIMITERS = ",;\t|"
+ENCODINGS = ("utf-8", "utf-8-sig", "utf-16", "utf-32", "cp1252", "iso-8859-1", "iso-8859-15", "cp1250",
+             "iso-8859-2", "cp1251", "mac-roman")
+HEADER_WORDS = {"secret", "secrets", "code", "codes", "barcode", "qr", "qr code", "ticket code", "ticket secret",
+                "product", "item", "variation", "date", "subevent", "id"}
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+)
+FIELDS = ("item", "variation", "subevent")
+
+
+class DataImportError(Exception):
+    """The file cannot be read at all (as opposed to single invalid lines, which are reported line by line)."""
+
+
+@dataclass
+class FileFormat:
+    kind: str = "csv"  # "csv" or "xlsx"
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    has_header: bool = False
+
+
+@dataclass
+class Mapping:
+    """
+    Where each value of a row comes from: ``secret`` is a column index; ``item``, ``variation`` and ``subevent``
+    are each ``None``, ``("column", index)`` (the column holds an ID or a name) or ``("fixed", id)``.
+    """
+    secret: int = 0
+    item: tuple = None
+    variation: tuple = None
+    subevent: tuple = None
+
+
+@dataclass
+class ImportError_:
+    line: int
+    column: str
+    value: str
+    message: str
+
+
+@dataclass
+class ImportResult:
+    lines: int = 0
+    imported: int = 0
+    error_count: int = 0
+    errors: list = field(default_factory=list)  # the first ``keep_errors`` errors
+
+
+def sniff(fileobj, filename="") -> FileFormat:
+    """Guess kind, encoding, delimiter and header from the start of the file."""
+    fileobj.seek(0)
+    head = fileobj.read(SNIFF_BYTES)
+    fileobj.seek(0)
+    if head.startswith(b"PK\x03\x04") or filename.lower().endswith(".xlsx"):
+        fmt = FileFormat(kind="xlsx")
+        first = next(iter(read_rows(fileobj, fmt)), None)
+        fmt.has_header = bool(first and _looks_like_header(first[1]))
+        return fmt
+    encoding = _guess_encoding(head)
+    text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(head, final=False)
+    sample = "\n".join(text.splitlines()[:50])
+    try:
+        delimiter = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        delimiter = next((d for d in DELIMITERS if d in sample.split("\n", 1)[0]), ",")
+    first_line = next(csv.reader(io.StringIO(sample), delimiter=delimiter), [])
+    return FileFormat(kind="csv", encoding=encoding, delimiter=delimiter, has_header=_looks_like_header(first_line))
+
+
+def _guess_encoding(head: bytes) -> str:
+    for bom, encoding in BOMS:
+        if head.startswith(bom):
+            return encoding
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+    best = from_bytes(head).best()
+    return codecs.lookup(best.encoding).name if best else "cp1252"
+
+
+def _looks_like_header(cells) -> bool:
+    return any(str(c).strip().lower() in HEADER_WORDS for c in cells)
+
+
+def _cell_text(value) -> str:
+    """A spreadsheet cell as the text the organizer sees in it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).upper()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="minutes") if value.time() != time(0) else value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def read_rows(fileobj, fmt: FileFormat, progress=None):
+    """
+    Yield ``(line_number, cells)`` for every non-blank line of the file, streaming. ``progress`` is called now and
+    then with the fraction of the file read so far.
+    """
+    fileobj.seek(0)
+    if fmt.kind == "xlsx":
+        yield from _read_xlsx(fileobj, progress)
+        return
+    try:
+        codecs.lookup(fmt.encoding)
+    except LookupError:
+        raise DataImportError(_("Unknown character encoding: {encoding}").format(encoding=fmt.encoding))
+    size = fileobj.seek(0, io.SEEK_END)
+    fileobj.seek(0)
+    text = io.TextIOWrapper(fileobj, encoding=fmt.encoding, newline="")
+    reader = csv.reader(text, delimiter=fmt.delimiter, strict=False)
+    try:
+        for cells in reader:
+            if any(c.strip() for c in cells):
+                yield reader.line_num, cells
+            if progress and size and reader.line_num % CHUNK_SIZE == 0:
+                progress(min(fileobj.tell() / size, 1.0))
+    except UnicodeDecodeError:
+        raise DataImportError(_(
+            "The file is not valid {encoding} text (near line {line}). Please choose the character encoding it "
+            "was saved with."
+        ).format(encoding=fmt.encoding, line=reader.line_num + 1))
+    except csv.Error as e:
+        raise DataImportError(_("The file could not be read as CSV near line {line}: {error}").format(
+            line=reader.line_num, error=e))
+    finally:
+        text.detach()  # leave the underlying file open for the caller
+
+
+def _read_xlsx(fileobj, progress):
+    from openpyxl import load_workbook
+    try:
+        workbook = load_workbook(fileobj, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
+        raise DataImportError(_("The file could not be read as an Excel (XLSX) file: {error}").format(error=e))
+    try:
+        sheet = workbook.worksheets[0]
+        total = sheet.max_row or 0
+        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            cells = [_cell_text(v) for v in values]
+            if any(c.strip() for c in cells):
+                yield number, cells
+            if progress and total and number % CHUNK_SIZE == 0:
+                progress(min(number / total, 1.0))
+    finally:
+        workbook.close()
+
+
+def preview(fileobj, fmt: FileFormat, lines=10):
+    """The header (or ``None``) and the first lines of the file, for the column mapping."""
+    header, rows = None, []
+    for number, cells in read_rows(fileobj, fmt):
+        if header is None and fmt.has_header and not rows:
+            header = cells
+            continue
+        rows.append((number, cells))
+        if len(rows) >= lines:
+            break
+    return header, rows
+
+
+def column_index(spec, header) -> int:
+    """A column given as its 1-based number or, for files with a header line, its name; as a 0-based index."""
+    spec = str(spec).strip()
+    if spec.isdigit() and int(spec) >= 1:
+        return int(spec) - 1
+    names = [str(h).strip().casefold() for h in header or []]
+    if spec.casefold() in names:
+        return names.index(spec.casefold())
+    raise DataImportError(_('There is no column "{column}" in the file.').format(column=spec))
+
+
+def _names(value):
+    """Every translation of a (possibly multilingual) name, normalised for matching."""
+    if isinstance(value, LazyI18nString):
+        data = value.data
+        texts = data.values() if isinstance(data, dict) else [data]
+    else:
+        texts = [value]
+    return {str(t).strip().casefold() for t in texts if t}
+
+
+class Resolver:
+    """Turns a cell naming a product, variation or date (by ID or name) into its ID."""
+
+    def __init__(self, event):
+        self.event = event
+        self.items, self.item_names = {}, {}
+        for item in event.items.all():
+            self.items[str(item.pk)] = item.pk
+            for name in _names(item.name) | _names(item.internal_name or ""):
+                self.item_names.setdefault(name, set()).add(item.pk)
+        self.variations, self.variation_names = {}, {}
+        for variation in ItemVariation.objects.filter(item__event=event):
+            self.variations[str(variation.pk)] = (variation.pk, variation.item_id)
+            for name in _names(variation.value):
+                self.variation_names.setdefault(name, set()).add((variation.pk, variation.item_id))
+        self.subevents, self.subevent_names = {}, {}
+        if event.has_subevents:
+            tz = event.timezone
+            for subevent in event.subevents.all():
+                self.subevents[str(subevent.pk)] = subevent.pk
+                start = subevent.date_from.astimezone(tz)
+                keys = {start.date().isoformat(), start.strftime("%Y-%m-%d %H:%M")} | _names(subevent.name)
+                for key in keys:
+                    self.subevent_names.setdefault(key, set()).add(subevent.pk)
+
+    @staticmethod
+    def _one(matches, value, what):
+        if not matches:
+            raise ValueError(_('Unknown {what} "{value}".').format(what=what, value=value))
+        if len(matches) > 1:
+            raise ValueError(_('"{value}" matches more than one {what}; please use the ID.').format(
+                what=what, value=value))
+        return next(iter(matches))
+
+    def item(self, value):
+        value = value.strip()
+        if value in self.items:
+            return self.items[value]
+        return self._one(self.item_names.get(value.casefold(), ()), value, _("product"))
+
+    def variation(self, value, item_id=None):
+        value = value.strip()
+        if value in self.variations:
+            return self.variations[value][0]
+        matches = self.variation_names.get(value.casefold(), set())
+        if item_id is not None:
+            matches = {m for m in matches if m[1] == item_id}
+        return self._one({pk for pk, _item in matches}, value, _("variation"))
+
+    def subevent(self, value):
+        value = value.strip()
+        if value in self.subevents:
+            return self.subevents[value]
+        return self._one(self.subevent_names.get(value.casefold(), ()), value, _("date"))
+
+
+class _StoredRows:
+    """Which line stored which pool secret in this import: IDs rise within one transaction, so two arrays suffice."""
+
+    def __init__(self):
+        self.ids = array("q")
+        self.lines = array("q")
+
+    def add(self, pk, line):
+        self.ids.append(pk)
+        self.lines.append(line)
+
+    def line_of(self, pk):
+        index = bisect_left(self.ids, pk)
+        if index < len(self.ids) and self.ids[index] == pk:
+            return self.lines[index]
+        return None
+
+
+def import_file(event, fileobj, fmt: FileFormat, mapping: Mapping, *, on_error=None, progress=None,
+                keep_errors=1000, dry_run=False, user=None, auth=None, filename="") -> ImportResult:
+    """
+    Import every line of the file into ``event``'s pool in one transaction, or nothing if any line is invalid.
+
+    ``on_error(error)`` is called for every invalid line as it is found; the first ``keep_errors`` errors are also
+    returned. With ``dry_run`` everything is checked and nothing is stored.
+    """
+    result = ImportResult()
+    resolver = Resolver(event)
+    stored = _StoredRows()
+    column_names = {"secret": _("Secret"), "item": _("Product"), "variation": _("Variation"), "subevent": _("Date")}
+
+    def report(line, column, value, message):
+        error = ImportError_(line=line, column=str(column_names.get(column, column)), value=value,
+                             message=str(message))
+        result.error_count += 1
+        if len(result.errors) < keep_errors:
+            result.errors.append(error)
+        if on_error:
+            on_error(error)
+
+    def cell(cells, index):
+        return cells[index].strip() if index < len(cells) else ""
+
+    def flush(chunk):
+        rows, lines = [], []
+        for line, cells in chunk:
+            row, texts, problems = {"secret": cell(cells, mapping.secret)}, {}, {}
+            for name in FIELDS:
+                source = getattr(mapping, name)
+                row[name] = None
+                if source is not None and source[0] == "fixed":
+                    row[name] = source[1]
+                elif source is not None:
+                    texts[name] = cell(cells, source[1])
+                    try:
+                        if name == "variation" and texts[name]:
+                            row[name] = resolver.variation(texts[name], row["item"])
+                        elif texts[name]:
+                            row[name] = getattr(resolver, name)(texts[name])
+                    except ValueError as e:
+                        problems[name] = str(e)
+            rows.append(row)
+            lines.append((line, texts, problems))
+
+        def stored_from(pk):
+            line = stored.line_of(pk)
+            return None if line is None else _("line {number}").format(number=line)
+
+        cleaned, errors = ImportedSecret.clean_rows(
+            event, rows, labels=[_("line {number}").format(number=line) for line, _t, _p in lines],
+            stored_from=stored_from,
+        )
+        valid = []
+        for (line, texts, problems), row, clean, row_errors in zip(lines, rows, cleaned, errors):
+            for name, message in problems.items():
+                report(line, name, texts[name], message)
+            for name, messages in row_errors.items():
+                if name not in problems:
+                    for message in messages:
+                        report(line, name, row["secret"] if name == "secret" else texts.get(name, ""), message)
+            if clean is not None and not problems:
+                valid.append((line, ImportedSecret.build(event, clean)))
+        if not valid:
+            return
+        # Valid rows are stored even after an error (and in a dry run), so that later repeats of them in the file
+        # are found; the transaction is rolled back at the end in that case.
+        try:
+            with transaction.atomic():
+                objs = ImportedSecret.objects.bulk_create([obj for _line, obj in valid])
+        except IntegrityError:  # another import or API request stored one of these secrets after our check
+            report(valid[0][0], "secret", "", _("Some of these secrets were imported by someone else at the same "
+                                                "time. Please import the file again to see which."))
+            return
+        for (line, _obj), obj in zip(valid, objs):
+            stored.add(obj.pk, line)
+        result.imported += len(valid)
+
+    with transaction.atomic():
+        chunk = []
+        header_skipped = not fmt.has_header
+        for line, cells in read_rows(fileobj, fmt, progress=progress):
+            if not header_skipped:
+                header_skipped = True
+                continue
+            result.lines += 1
+            chunk.append((line, cells))
+            if len(chunk) >= CHUNK_SIZE:
+                flush(chunk)
+                chunk = []
+        if chunk:
+            flush(chunk)
+        if result.lines == 0:
+            raise DataImportError(_("The file does not contain any secrets."))
+        if result.error_count or dry_run:
+            transaction.set_rollback(True)
+            result.imported = 0
+        elif result.imported:
+            event.log_action("pretix_secrets_import.secrets.imported", user=user, auth=auth, data={
+                "count": result.imported, "filename": filename,
+            })
+    return result

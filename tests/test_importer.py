@@ -1,0 +1,275 @@
+import io
+from datetime import datetime
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django_scopes import scopes_disabled
+from openpyxl import Workbook
+
+from pretix.base.models import LogEntry
+
+from pretix_secrets_import import importer
+from pretix_secrets_import.importer import (
+    DataImportError, FileFormat, Mapping, column_index, import_file, preview,
+    read_rows, sniff,
+)
+from pretix_secrets_import.models import ImportedSecret
+
+from .conftest import add_secret, add_ticket
+
+pytestmark = pytest.mark.django_db
+
+
+def pool(event):
+    with scopes_disabled():
+        return list(ImportedSecret.objects.filter(event=event).order_by("id").values_list(
+            "secret", "item_id", "variation_id", "subevent_id"))
+
+
+def run(event, data: bytes, mapping=None, filename="secrets.csv", **kwargs):
+    f = io.BytesIO(data)
+    with scopes_disabled():
+        fmt = sniff(f, filename)
+        return import_file(event, f, fmt, mapping or Mapping(), filename=filename, **kwargs)
+
+
+def messages(result):
+    return [(e.line, e.column, e.value, e.message) for e in result.errors]
+
+
+def xlsx(rows):
+    workbook = Workbook()
+    for row in rows:
+        workbook.active.append(row)
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("encoding,bom", [
+    ("utf-8", b""), ("utf-8", b"\xef\xbb\xbf"), ("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff"),
+    ("cp1252", b""), ("iso-8859-1", b""),
+])
+def test_encodings_are_detected(event, encoding, bom):
+    text = "Secret;Product\nGRÜN-1;\nÉTÉ-2;\nSTRASSE-ß3;\n"
+    result = run(event, bom + text.encode(encoding))
+    assert messages(result) == []
+    assert [row[0] for row in pool(event)] == ["GRÜN-1", "ÉTÉ-2", "STRASSE-ß3"]
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_delimiters_are_detected(event, item, delimiter):
+    text = f"code{delimiter}product\nA-1{delimiter}{item.pk}\nA-2{delimiter}Ticket\n"
+    f = io.BytesIO(text.encode())
+    fmt = sniff(f)
+    assert (fmt.delimiter, fmt.has_header) == (delimiter, True)
+    result = run(event, text.encode(), Mapping(secret=0, item=("column", 1)))
+    assert messages(result) == []
+    assert pool(event) == [("A-1", item.pk, None, None), ("A-2", item.pk, None, None)]
+
+
+def test_single_column_without_header_and_blank_lines(event):
+    result = run(event, b"\r\nA-1\r\n\r\n   \r\nA-2\r\n,\r\n")
+    assert (result.lines, result.imported, result.error_count) == (2, 2, 0)
+    assert [row[0] for row in pool(event)] == ["A-1", "A-2"]
+
+
+def test_every_invalid_line_is_reported_and_nothing_is_imported(event, item):
+    add_secret(event, "OLD-1")
+    add_ticket(event, "TICKET-1")
+    text = (
+        "secret,product\n"
+        "GOOD-1,Ticket\n"
+        "OLD-1,\n"
+        "TICKET-1,\n"
+        "BAD 1,\n"
+        "GOOD-1,\n"
+        "GOOD-2,Nonsense\n"
+        ",Ticket\n"
+        + "X" * 256 + ",\n"
+    )
+    result = run(event, text.encode(), Mapping(secret=0, item=("column", 1)))
+    assert result.imported == 0
+    assert messages(result) == [
+        (3, "Secret", "OLD-1", "This secret has already been imported for this organizer."),
+        (4, "Secret", "TICKET-1", "This secret is already used by a ticket of this organizer."),
+        (5, "Secret", "BAD 1", "The secret must not contain whitespace."),
+        (6, "Secret", "GOOD-1", "This secret appears more than once in your input (first in line 2)."),
+        (7, "Product", "Nonsense", 'Unknown product "Nonsense".'),
+        (8, "Secret", "", "The secret must not be empty."),
+        (9, "Secret", "X" * 256, "The secret must not be longer than 255 characters."),
+    ]
+    assert pool(event) == [("OLD-1", None, None, None)]
+
+
+def test_repeats_are_found_across_chunks(event, monkeypatch):
+    monkeypatch.setattr(importer, "CHUNK_SIZE", 3)
+    lines = [f"S-{i}" for i in range(10)] + ["S-1", "S-8"]
+    result = run(event, "\n".join(lines).encode())
+    assert messages(result) == [
+        (11, "Secret", "S-1", "This secret appears more than once in your input (first in line 2)."),
+        (12, "Secret", "S-8", "This secret appears more than once in your input (first in line 9)."),
+    ]
+    assert pool(event) == []
+
+
+def test_unprintable_characters_are_rejected(event):
+    result = run(event, "A\u00001\nB\u200b2\n".encode())
+    assert [m[3] for m in messages(result)] == ["The secret must only contain printable characters."] * 2
+
+
+def test_line_numbers_count_physical_lines_of_quoted_cells(event):
+    result = run(event, b'secret,note\nA-1,"two\nlines"\nA 2,x\n')
+    assert messages(result) == [(4, "Secret", "A 2", "The secret must not contain whitespace.")]
+
+
+def test_names_ids_and_fixed_values_are_resolved(event, item, item2, variation, variation2):
+    with scopes_disabled():
+        item2.internal_name = "shirt-internal"
+        item2.save()
+    text = (
+        "secret;product;size\n"
+        f"V-1;{item2.pk};S\n"
+        "V-2;shirt-internal;m\n"
+        f"V-3;;{variation.pk}\n"
+        "V-4;SHIRT;XL\n"
+    )
+    result = run(event, text.encode(), Mapping(secret=0, item=("column", 1), variation=("column", 2)))
+    assert messages(result) == [(5, "Variation", "XL", 'Unknown variation "XL".')]
+    result = run(event, text.replace("V-4;SHIRT;XL\n", "").encode(),
+                 Mapping(secret=0, item=("column", 1), variation=("column", 2)))
+    assert pool(event) == [
+        ("V-1", item2.pk, variation.pk, None), ("V-2", item2.pk, variation2.pk, None),
+        ("V-3", item2.pk, variation.pk, None),
+    ]
+    run(event, b"F-1\nF-2\n", Mapping(secret=0, item=("fixed", item.pk)))
+    assert pool(event)[-2:] == [("F-1", item.pk, None, None), ("F-2", item.pk, None, None)]
+
+
+def test_variation_of_another_product_is_rejected(event, item, variation):
+    result = run(event, f"X-1,Ticket,{variation.pk}\n".encode(),
+                 Mapping(secret=0, item=("column", 1), variation=("column", 2)))
+    assert messages(result) == [
+        (1, "Variation", str(variation.pk), "The variation does not belong to the selected product."),
+    ]
+
+
+def test_dates_by_id_day_time_and_name(series, subevent, subevent2, series_item):
+    text = (
+        f"D-1,{subevent.pk}\n"
+        "D-2,2030-01-02\n"
+        "D-3,2030-01-01 10:00\n"
+        "D-4,day 2\n"
+        "D-5,2031-01-01\n"
+    )
+    result = run(series, text.encode(), Mapping(secret=0, subevent=("column", 1)))
+    assert messages(result) == [(5, "Date", "2031-01-01", 'Unknown date "2031-01-01".')]
+    run(series, text.replace("D-5,2031-01-01\n", "").encode(), Mapping(secret=0, subevent=("column", 1)))
+    assert [(s, sub) for s, _i, _v, sub in pool(series)] == [
+        ("D-1", subevent.pk), ("D-2", subevent2.pk), ("D-3", subevent.pk), ("D-4", subevent2.pk),
+    ]
+
+
+def test_ambiguous_names_ask_for_the_id(event):
+    with scopes_disabled():
+        event.items.create(name="Ticket", default_price=1)
+        event.items.create(name="Ticket", default_price=2)
+    result = run(event, b"A-1,Ticket\n", Mapping(secret=0, item=("column", 1)))
+    assert messages(result) == [(1, "Product", "Ticket", '"Ticket" matches more than one product; please use the ID.')]
+
+
+def test_date_on_a_non_series_is_rejected(event):
+    result = run(event, b"A-1,1\n", Mapping(secret=0, subevent=("column", 1)))
+    assert messages(result) == [(1, "Date", "1", 'Unknown date "1".')]
+
+
+def test_xlsx_is_read_with_numbers_and_dates_as_text(event, item):
+    data = xlsx([["Code", "Product"], [12345, "Ticket"], [None, None], ["ABC-1", item.pk], [1.0, None],
+                 [datetime(2030, 1, 2), None]])
+    f = io.BytesIO(data)
+    fmt = sniff(f, "upload.bin")
+    assert (fmt.kind, fmt.has_header) == ("xlsx", True)
+    assert preview(f, fmt) == (["Code", "Product"], [(2, ["12345", "Ticket"]), (4, ["ABC-1", str(item.pk)]),
+                                                     (5, ["1", ""]), (6, ["2030-01-02", ""])])
+    result = run(event, data, Mapping(secret=0, item=("column", 1)), filename="codes.xlsx")
+    assert messages(result) == []
+    assert pool(event) == [("12345", item.pk, None, None), ("ABC-1", item.pk, None, None),
+                           ("1", None, None, None), ("2030-01-02", None, None, None)]
+
+
+def test_broken_files_give_a_clear_error(event):
+    with pytest.raises(DataImportError, match="Excel"):
+        run(event, b"PK\x03\x04garbage")
+    with pytest.raises(DataImportError, match="does not contain any secrets"):
+        run(event, b"\n\n")
+    f = io.BytesIO("A-1\nÄ-2\n".encode("cp1252"))
+    with pytest.raises(DataImportError, match="not valid utf-8"):
+        list(read_rows(f, FileFormat(encoding="utf-8")))
+
+
+def test_dry_run_and_log_entry(event):
+    result = run(event, b"A-1\nA-2\n", dry_run=True)
+    assert (result.imported, result.error_count, pool(event)) == (0, 0, [])
+    result = run(event, b"A-1\nA-2\n")
+    assert result.imported == 2
+    with scopes_disabled():
+        entry = LogEntry.objects.get(action_type="pretix_secrets_import.secrets.imported")
+    assert entry.parsed_data == {"count": 2, "filename": "secrets.csv"}
+
+
+def test_progress_is_reported(event, monkeypatch):
+    monkeypatch.setattr(importer, "CHUNK_SIZE", 10)
+    seen = []
+    run(event, "\n".join(f"P-{i}" for i in range(50)).encode(), progress=seen.append)
+    assert seen and all(0 < p <= 1 for p in seen) and seen == sorted(seen)
+
+
+def test_column_index():
+    assert column_index("2", None) == 1
+    assert column_index("Product", ["Code", "product"]) == 1
+    with pytest.raises(DataImportError):
+        column_index("Missing", ["Code"])
+
+
+def write(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
+
+
+def test_command_imports_with_fixed_product(event, item, tmp_path, capsys):
+    path = write(tmp_path, "codes.csv", b"code;other\nC-1;x\nC-2;y\n")
+    call_command("import_secrets", "bigevents", "sampleconf", path, "--item", "Ticket", "--secret-column", "code")
+    assert "Imported 2 secret(s)." in capsys.readouterr().out
+    assert pool(event) == [("C-1", item.pk, None, None), ("C-2", item.pk, None, None)]
+
+
+def test_command_lists_errors_and_imports_nothing(event, tmp_path, capsys):
+    add_secret(event, "C-1")
+    path = write(tmp_path, "codes.csv", b"C-1\nC-2\nC 3\n")
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("import_secrets", "bigevents", "sampleconf", path)
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert 'line 1: Secret "C-1": This secret has already been imported' in err
+    assert 'line 3: Secret "C 3": The secret must not contain whitespace.' in err
+    assert "2 error(s) in 3 line(s); nothing was imported." in err
+    assert pool(event) == [("C-1", None, None, None)]
+
+
+def test_command_dry_run_and_bad_arguments(event, disabled_event, tmp_path, capsys):
+    path = write(tmp_path, "codes.csv", b"C-1\n")
+    call_command("import_secrets", "bigevents", "sampleconf", path, "--dry-run")
+    assert "All 1 line(s) are valid" in capsys.readouterr().out
+    assert pool(event) == []
+    for args, message in [
+        (("nobody", "sampleconf", path), "Organizer not found."),
+        (("bigevents", "nothing", path), "Event not found."),
+        (("bigevents", "noplugin", path), "not enabled"),
+        (("bigevents", "sampleconf", str(tmp_path / "missing.csv")), "No such file"),
+        (("bigevents", "sampleconf", path, "--item", "Nope"), 'Unknown product "Nope".'),
+        (("bigevents", "sampleconf", path, "--secret-column", "code"), 'There is no column "code"'),
+    ]:
+        with pytest.raises(CommandError, match=message):
+            call_command("import_secrets", *args)
