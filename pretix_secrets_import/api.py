@@ -176,6 +176,14 @@ class ImportedSecretViewSet(viewsets.ModelViewSet):
         self._log(instance, "pretix_secrets_import.secret.deleted", instance.as_row())
         instance.delete()
 
+    # A list route: the router matches it before the detail route, so "summary" is never taken for an ID.
+    @action(detail=False, methods=["GET"])
+    def summary(self, request, *args, **kwargs):
+        groups = ImportedSecret.summary(request.event)
+        total = sum(g["total"] for g in groups)
+        unused = sum(g["unused"] for g in groups)
+        return Response({"total": total, "used": total - unused, "unused": unused, "groups": groups})
+
     @action(detail=False, methods=["POST"])
     @transaction.atomic()
     def bulk_create(self, request, *args, **kwargs):

@@ -1,9 +1,13 @@
 from django import forms
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_lazy as _, pgettext_lazy
 
 from pretix.base.forms import SettingsForm
+from pretix.base.models import ItemVariation
 
+from .alerts import THRESHOLD_MAX
 from .generator import WHEN_EMPTY_CHOICES
+from .importer import ENCODINGS, MAX_UPLOAD_SIZE, Mapping
+from .models import SECRET_MAX_LENGTH, ImportedSecret
 
 
 class SecretsImportSettingsForm(SettingsForm):
@@ -19,6 +23,16 @@ class SecretsImportSettingsForm(SettingsForm):
         choices=WHEN_EMPTY_CHOICES,
         widget=forms.RadioSelect,
     )
+    secrets_import_low_threshold = forms.IntegerField(
+        label=_("Warn when fewer than this many secrets are left"),
+        help_text=_("Counted separately for each product, variation and date the secrets are restricted to (and for "
+                    "the unrestricted ones). When a sale leaves fewer, pretix sends one notification to the team "
+                    "members who subscribed to it, and the event dashboard shows a warning. Leave empty or enter "
+                    "0 to turn this off."),
+        required=False,
+        min_value=0,
+        max_value=THRESHOLD_MAX,
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -29,3 +43,138 @@ class SecretsImportSettingsForm(SettingsForm):
 
     def clean_secrets_import_products(self):
         return [int(pk) for pk in self.cleaned_data["secrets_import_products"]]
+
+
+def _restriction_choices(event):
+    """Choices for the product (with variations) and date a secret may be restricted to."""
+    items = [(str(i.pk), str(i)) for i in event.items.all()]
+    variations = [
+        (str(v.pk), f"{v.item} – {v.value}")
+        for v in ItemVariation.objects.filter(item__event=event).select_related("item")
+    ]
+    subevents = [(str(s.pk), str(s)) for s in event.subevents.all()] if event.has_subevents else []
+    return items, variations, subevents
+
+
+class PoolFilterForm(forms.Form):
+    search = forms.CharField(label=_("Search secret"), required=False)
+    used = forms.ChoiceField(label=_("Status"), required=False, choices=[
+        ("", _("All")), ("no", _("Unused")), ("yes", _("Used")),
+    ])
+    item = forms.ChoiceField(label=_("Product"), required=False)
+    subevent = forms.ChoiceField(label=pgettext_lazy("subevent", "Date"), required=False)
+
+    def __init__(self, *args, event, **kwargs):
+        super().__init__(*args, **kwargs)
+        items, _variations, subevents = _restriction_choices(event)
+        self.fields["item"].choices = [("", _("All")), ("none", _("Any product"))] + items
+        if event.has_subevents:
+            self.fields["subevent"].choices = [("", _("All")), ("none", _("Any date"))] + subevents
+        else:
+            del self.fields["subevent"]
+
+    def filter(self, qs):
+        data = self.cleaned_data
+        if data.get("search"):
+            qs = qs.filter(secret__icontains=data["search"].strip())
+        if data.get("used"):
+            qs = qs.filter(used=data["used"] == "yes")
+        for name in ("item", "subevent"):
+            if data.get(name) == "none":
+                qs = qs.filter(**{f"{name}__isnull": True})
+            elif data.get(name):
+                qs = qs.filter(**{f"{name}_id": int(data[name])})
+        return qs
+
+
+class AddSecretForm(forms.Form):
+    secret = forms.CharField(label=_("Secret"), max_length=SECRET_MAX_LENGTH, strip=False)
+    item = forms.ChoiceField(label=_("Product"), required=False,
+                             help_text=_("Leave empty if the secret may go to any product."))
+    variation = forms.ChoiceField(label=_("Variation"), required=False)
+    subevent = forms.ChoiceField(label=pgettext_lazy("subevent", "Date"), required=False)
+
+    def __init__(self, *args, event, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.event = event
+        items, variations, subevents = _restriction_choices(event)
+        self.fields["item"].choices = [("", _("Any product"))] + items
+        self.fields["variation"].choices = [("", _("Any variation"))] + variations
+        if event.has_subevents:
+            self.fields["subevent"].choices = [("", _("Any date"))] + subevents
+        else:
+            del self.fields["subevent"]
+
+    def clean(self):
+        data = super().clean()
+        row = {name: int(data[name]) if data.get(name) else None for name in ("item", "variation", "subevent")}
+        row["secret"] = data.get("secret")
+        cleaned, errors = ImportedSecret.clean_rows(self.event, [row])
+        for name, messages in errors[0].items():
+            for message in messages:
+                self.add_error(name if name in self.fields else None, message)
+        self.row = cleaned[0]
+        return data
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(label=_("File"), help_text=_(
+        "A CSV file (any delimiter and character encoding) or an Excel file (XLSX) with one secret per line."
+    ))
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if not upload.name.lower().endswith((".csv", ".txt", ".tsv", ".xlsx")):
+            raise forms.ValidationError(_("Please upload a CSV or XLSX file."))
+        if upload.size > MAX_UPLOAD_SIZE:
+            raise forms.ValidationError(_("Please do not upload files larger than {size} MB.").format(
+                size=MAX_UPLOAD_SIZE // 1024 // 1024))
+        return upload
+
+
+class ImportForm(forms.Form):
+    """How to read the uploaded file and which column means what."""
+    encoding = forms.ChoiceField(label=_("Character encoding"), choices=[(e, e) for e in ENCODINGS])
+    delimiter = forms.ChoiceField(label=_("Column delimiter"), choices=[
+        (",", _("Comma (,)")), (";", _("Semicolon (;)")), ("\t", _("Tab")), ("|", _("Vertical bar (|)")),
+    ])
+    has_header = forms.BooleanField(label=_("The first line holds column names"), required=False)
+    secret = forms.ChoiceField(label=_("Secret"))
+    item = forms.ChoiceField(label=_("Product"), required=False)
+    variation = forms.ChoiceField(label=_("Variation"), required=False)
+    subevent = forms.ChoiceField(label=pgettext_lazy("subevent", "Date"), required=False)
+
+    def __init__(self, *args, event, fmt, columns, **kwargs):
+        super().__init__(*args, **kwargs)
+        if fmt.kind == "xlsx":
+            del self.fields["encoding"], self.fields["delimiter"]
+        elif fmt.encoding not in dict(self.fields["encoding"].choices):
+            self.fields["encoding"].choices = [*self.fields["encoding"].choices, (fmt.encoding, fmt.encoding)]
+        column_choices = [(f"column:{index}", name) for index, name in enumerate(columns)]
+        self.fields["secret"].choices = column_choices
+        items, variations, subevents = _restriction_choices(event)
+        fixed_choices = {"item": items, "variation": variations, "subevent": subevents}
+        any_labels = {"item": _("Any product"), "variation": _("Any variation"), "subevent": _("Any date")}
+        for name, fixed in fixed_choices.items():
+            self.fields[name].choices = [
+                ("", any_labels[name]),
+                (_("Column with an ID or name"), column_choices),
+                (_("The same for every line"), [(f"fixed:{pk}", label) for pk, label in fixed]),
+            ]
+            self.fields[name].help_text = {
+                "item": _("A column may hold product IDs or names (in any language or the internal name)."),
+                "variation": _("A column may hold variation IDs or names."),
+                "subevent": _("A column may hold date IDs, the start date (2030-12-31) or start date and time "
+                              "(2030-12-31 19:00), or the name of the date."),
+            }[name]
+        if not event.has_subevents:
+            del self.fields["subevent"]
+
+    def mapping(self) -> Mapping:
+        data = self.cleaned_data
+        mapping = Mapping(secret=int(data["secret"].split(":")[1]))
+        for name in ("item", "variation", "subevent"):
+            if data.get(name):
+                kind, value = data[name].split(":")
+                setattr(mapping, name, (kind, int(value)))
+        return mapping

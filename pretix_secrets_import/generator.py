@@ -18,6 +18,7 @@ from pretix.base.secrets import (
 from pretix.base.services.orders import OrderError as PretixOrderError
 from pretix.helpers import OF_SELF
 
+from .alerts import schedule_check
 from .models import ImportedSecret
 
 WHEN_EMPTY_REFUSE = "refuse"
@@ -132,6 +133,7 @@ def allocate_secret(event, item, variation=None, subevent=None):
             # The condition makes this safe on databases without row locks (SQLite): only one writer wins.
             if not ImportedSecret.objects.filter(pk=row.pk, used=False).update(used=True, used_at=now()):
                 continue
+            schedule_check(event, tier)  # the group has one unused secret less: maybe below the alert threshold
             if OrderPosition.all.filter(organizer_id=event.organizer_id, secret=row.secret).exists():
                 continue  # already some ticket's secret (given explicitly): it stays burnt, try the next one
             return row.secret

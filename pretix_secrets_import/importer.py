@@ -15,15 +15,16 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils.translation import gettext as _
 
 from pretix.base.i18n import LazyI18nString
 from pretix.base.models import ItemVariation
 
-from .models import ImportedSecret
+from .models import ALREADY_IMPORTED, REPEATED, ImportedSecret
 
 CHUNK_SIZE = 5000
+MAX_UPLOAD_SIZE = 200 * 1024 * 1024  # a million 64-character secrets with product and date columns
 SNIFF_BYTES = 64 * 1024
 DELIMITERS = ",;\t|"
 ENCODINGS = ("utf-8", "utf-8-sig", "utf-16", "utf-32", "cp1252", "iso-8859-1", "iso-8859-15", "cp1250",
@@ -304,16 +305,25 @@ def import_file(event, fileobj, fmt: FileFormat, mapping: Mapping, *, on_error=N
     result = ImportResult()
     resolver = Resolver(event)
     stored = _StoredRows()
+    line_label = _("line {number}")
+    repeated = str(REPEATED)
     column_names = {"secret": _("Secret"), "item": _("Product"), "variation": _("Variation"), "subevent": _("Date")}
 
+    chunk_errors = []
+
     def report(line, column, value, message):
-        error = ImportError_(line=line, column=str(column_names.get(column, column)), value=value,
-                             message=str(message))
-        result.error_count += 1
-        if len(result.errors) < keep_errors:
-            result.errors.append(error)
-        if on_error:
-            on_error(error)
+        chunk_errors.append(ImportError_(line=line, column=str(column_names.get(column, column)), value=value,
+                                         message=str(message)))
+
+    def emit_errors():
+        # a chunk finds some errors only while storing it; list them all in line order
+        for error in sorted(chunk_errors, key=lambda e: e.line):
+            result.error_count += 1
+            if len(result.errors) < keep_errors:
+                result.errors.append(error)
+            if on_error:
+                on_error(error)
+        chunk_errors.clear()
 
     def cell(cells, index):
         return cells[index].strip() if index < len(cells) else ""
@@ -339,13 +349,8 @@ def import_file(event, fileobj, fmt: FileFormat, mapping: Mapping, *, on_error=N
             rows.append(row)
             lines.append((line, texts, problems))
 
-        def stored_from(pk):
-            line = stored.line_of(pk)
-            return None if line is None else _("line {number}").format(number=line)
-
         cleaned, errors = ImportedSecret.clean_rows(
-            event, rows, labels=[_("line {number}").format(number=line) for line, _t, _p in lines],
-            stored_from=stored_from,
+            event, rows, labels=[line_label.format(number=line) for line, _t, _p in lines], check_pool=False,
         )
         valid = []
         for (line, texts, problems), row, clean, row_errors in zip(lines, rows, cleaned, errors):
@@ -356,21 +361,24 @@ def import_file(event, fileobj, fmt: FileFormat, mapping: Mapping, *, on_error=N
                     for message in messages:
                         report(line, name, row["secret"] if name == "secret" else texts.get(name, ""), message)
             if clean is not None and not problems:
-                valid.append((line, ImportedSecret.build(event, clean)))
+                valid.append((line, clean))
         if not valid:
             return
         # Valid rows are stored even after an error (and in a dry run), so that later repeats of them in the file
         # are found; the transaction is rolled back at the end in that case.
-        try:
-            with transaction.atomic():
-                objs = ImportedSecret.objects.bulk_create([obj for _line, obj in valid])
-        except IntegrityError:  # another import or API request stored one of these secrets after our check
-            report(valid[0][0], "secret", "", _("Some of these secrets were imported by someone else at the same "
-                                                "time. Please import the file again to see which."))
-            return
-        for (line, _obj), obj in zip(valid, objs):
-            stored.add(obj.pk, line)
-        result.imported += len(valid)
+        ids = ImportedSecret.insert_rows(event, [row for _line, row in valid], skip_existing=True)
+        skipped = [(line, row["secret"]) for line, row in valid if row["secret"] not in ids]
+        if skipped:
+            existing = dict(ImportedSecret.objects.filter(
+                organizer_id=event.organizer_id, secret__in=[secret for _line, secret in skipped],
+            ).values_list("secret", "pk"))
+            for line, secret in skipped:
+                first = stored.line_of(existing[secret]) if secret in existing else None
+                report(line, "secret", secret, ALREADY_IMPORTED if first is None else repeated.format(
+                    label=line_label.format(number=first)))
+        for pk, line in sorted((ids[row["secret"]], line) for line, row in valid if row["secret"] in ids):
+            stored.add(pk, line)
+        result.imported += len(ids)
 
     with transaction.atomic():
         chunk = []
@@ -383,9 +391,11 @@ def import_file(event, fileobj, fmt: FileFormat, mapping: Mapping, *, on_error=N
             chunk.append((line, cells))
             if len(chunk) >= CHUNK_SIZE:
                 flush(chunk)
+                emit_errors()
                 chunk = []
         if chunk:
             flush(chunk)
+            emit_errors()
         if result.lines == 0:
             raise DataImportError(_("The file does not contain any secrets."))
         if result.error_count or dry_run:

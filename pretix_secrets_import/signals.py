@@ -1,4 +1,5 @@
 from django.core.exceptions import ValidationError
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.urls import resolve, reverse
 from django.utils.translation import gettext_lazy as _
@@ -6,14 +7,20 @@ from django_scopes import scopes_disabled
 from rest_framework import serializers
 
 from pretix.base.logentrytypes import EventLogEntryType, log_entry_types
+from pretix.base.models import Event_SettingsStore, LogEntry
 from pretix.base.settings import settings_hierarkey
 from pretix.base.signals import (
     api_event_settings_fields, event_copy_data, event_live_issues,
-    order_import_columns, quota_availability,
-    register_ticket_secret_generators, validate_event_settings,
+    order_import_columns, quota_availability, register_data_exporters,
+    register_notification_types, register_ticket_secret_generators,
+    validate_event_settings,
 )
-from pretix.control.signals import nav_event_settings
+from pretix.control.signals import (
+    event_dashboard_widgets, nav_event, nav_event_settings,
+)
 
+from . import alerts
+from .exporters import ImportedSecretExporter
 from .generator import (
     WHEN_EMPTY_CHOICES, WHEN_EMPTY_REFUSE, ImportedSecretGenerator,
     cap_quota_availability, uses_pool,
@@ -25,11 +32,18 @@ from .order_import import PoolCheckColumn
 settings_hierarkey.add_default("secrets_import_products", "[]", list)
 # What to do when no secret fits a ticket: refuse the sale, or fall back to a random secret.
 settings_hierarkey.add_default("secrets_import_when_empty", WHEN_EMPTY_REFUSE, str)
+# Alert when a sale leaves a restriction group with fewer unused secrets than this; 0 means never.
+settings_hierarkey.add_default("secrets_import_low_threshold", "0", int)
 
 
 @receiver(register_ticket_secret_generators, dispatch_uid="secrets_import_generator")
 def register_generator(sender, **kwargs):
     return [ImportedSecretGenerator]
+
+
+@receiver(register_data_exporters, dispatch_uid="secrets_import_exporter")
+def register_exporter(sender, **kwargs):
+    return ImportedSecretExporter
 
 
 @receiver(nav_event_settings, dispatch_uid="secrets_import_nav_settings")
@@ -42,7 +56,24 @@ def nav_settings(sender, request, **kwargs):
         "url": reverse("plugins:pretix_secrets_import:settings", kwargs={
             "organizer": request.organizer.slug, "event": request.event.slug,
         }),
-        "active": resolve(request.path_info).namespace == "plugins:pretix_secrets_import",
+        "active": resolve(request.path_info).url_name == "settings"
+        and resolve(request.path_info).namespace == "plugins:pretix_secrets_import",
+    }]
+
+
+@receiver(nav_event, dispatch_uid="secrets_import_nav")
+def nav_pool(sender, request, **kwargs):
+    if not request.user.has_event_permission(request.organizer, request.event, "event.orders:read",
+                                             request=request):
+        return []
+    url = resolve(request.path_info)
+    return [{
+        "label": _("Ticket secrets"),
+        "url": reverse("plugins:pretix_secrets_import:pool", kwargs={
+            "organizer": request.organizer.slug, "event": request.event.slug,
+        }),
+        "icon": "barcode",
+        "active": url.namespace == "plugins:pretix_secrets_import" and url.url_name != "settings",
     }]
 
 
@@ -71,6 +102,33 @@ def pool_empty_issue(sender, **kwargs):
              "left. Import secrets or choose another ticket code generator.")
 
 
+@receiver(register_notification_types, dispatch_uid="secrets_import_notification_types")
+def register_notifications(sender, **kwargs):
+    return [alerts.PoolRunningLowNotificationType(sender)]
+
+
+@receiver(event_dashboard_widgets, dispatch_uid="secrets_import_dashboard_widgets")
+def dashboard_widgets(sender, **kwargs):
+    # pretix only asks for widgets for users who may see the orders (event.orders:read).
+    return alerts.dashboard_widgets(sender) if uses_pool(sender) else []
+
+
+@receiver(post_save, sender=LogEntry, dispatch_uid="secrets_import_rearm_after_additions")
+def rearm_after_additions(sender, instance, created, **kwargs):
+    # Every change that can add unused secrets is logged in its own transaction, whoever makes it (API, backend,
+    # file import), so re-arming here covers them all.
+    if created and instance.action_type in alerts.POOL_ADDITIONS and instance.event_id:
+        alerts.rearm(instance.event)
+
+
+@receiver(post_save, sender=Event_SettingsStore, dispatch_uid="secrets_import_rearm_after_threshold_saved")
+@receiver(post_delete, sender=Event_SettingsStore, dispatch_uid="secrets_import_rearm_after_threshold_deleted")
+def rearm_after_threshold_change(sender, instance, **kwargs):
+    # pretix' settings form and settings API only write a setting that changed.
+    if instance.key == "secrets_import_low_threshold":
+        alerts.rearm_all(instance.object_id)
+
+
 @receiver(order_import_columns, dispatch_uid="secrets_import_order_import_columns")
 def order_import_check(sender, **kwargs):
     if not uses_pool(sender):
@@ -89,6 +147,7 @@ def api_settings_fields(sender, **kwargs):
             child=serializers.IntegerField(min_value=1, max_value=DB_ID_MAX), allow_empty=True,
         ),
         "secrets_import_when_empty": serializers.ChoiceField(choices=WHEN_EMPTY_CHOICES),
+        "secrets_import_low_threshold": serializers.IntegerField(min_value=0, max_value=alerts.THRESHOLD_MAX),
     }
 
 
@@ -111,6 +170,21 @@ class ImportedSecretLogEntryType(EventLogEntryType):
     pass
 
 
-@log_entry_types.new("pretix_secrets_import.secrets.bulk_added", _("{count} imported ticket secrets were added."))
+@log_entry_types.new_from_dict({
+    "pretix_secrets_import.secrets.bulk_added": _("{count} imported ticket secrets were added."),
+    "pretix_secrets_import.secrets.imported": _("{count} ticket secrets were imported from a file."),
+    "pretix_secrets_import.secrets.deleted": _("{count} unused imported ticket secrets were deleted."),
+})
 class ImportedSecretsBulkLogEntryType(EventLogEntryType):
     pass
+
+
+@log_entry_types.new(
+    alerts.ACTION_TYPE,
+    _("Unused ticket secrets for {group} fell below the warning threshold of {threshold}: {remaining} left."),
+)
+class PoolRunningLowLogEntryType(EventLogEntryType):
+    def display(self, logentry, data):
+        return super().display(logentry, {**data, "group": alerts.group_label(
+            data.get("item_name"), data.get("variation_name"), data.get("subevent_name"),
+        )})

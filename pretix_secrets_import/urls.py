@@ -1,13 +1,23 @@
-from django.urls import re_path
+from django.urls import path, re_path
 
 from pretix.api.urls import event_router
 
+from . import views
 from .api import ImportedSecretViewSet
-from .views import SecretsImportSettings
+
+PREFIX = "control/event/<str:organizer>/<str:event>/secrets_import/"
 
 urlpatterns = [
     re_path(r"^control/event/(?P<organizer>[^/]+)/(?P<event>[^/]+)/secrets_import/settings$",
-            SecretsImportSettings.as_view(), name="settings"),
+            views.SecretsImportSettings.as_view(), name="settings"),
+    path(PREFIX, views.PoolView.as_view(), name="pool"),
+    path(PREFIX + "add", views.AddSecretView.as_view(), name="pool.add"),
+    path(PREFIX + "delete", views.DeleteSecretsView.as_view(), name="pool.delete"),
+    path(PREFIX + "delete_unused", views.DeleteUnusedView.as_view(), name="pool.delete_unused"),
+    path(PREFIX + "import/", views.ImportUploadView.as_view(), name="import"),
+    path(PREFIX + "import/<uuid:file>/", views.ImportProcessView.as_view(), name="import.process"),
+    path(PREFIX + "import/<uuid:file>/report/<uuid:report>/", views.ImportReportView.as_view(),
+         name="import.report"),
 ]
 
 event_router.register("imported_secrets", ImportedSecretViewSet, basename="importedsecret")

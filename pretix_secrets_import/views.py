@@ -1,14 +1,44 @@
+import csv
+import io
+from dataclasses import asdict
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.db import IntegrityError, transaction
+from django.http import FileResponse, Http404
+from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import translation
+from django.utils.functional import cached_property
+from django.utils.timezone import now
+from django.utils.translation import gettext_lazy as _, ngettext
+from django.views import View
+from django.views.generic import FormView, TemplateView
 from django_scopes import scopes_disabled
 
-from pretix.base.models import Event
+from pretix.base.models import CachedFile, Event, OrderPosition
+from pretix.base.views.tasks import AsyncAction
+from pretix.control.permissions import EventPermissionRequiredMixin
 from pretix.control.views.event import (
     EventSettingsFormView, EventSettingsViewMixin,
 )
+from pretix.helpers import OF_SELF
 
-from .forms import SecretsImportSettingsForm
+from .alerts import group_names
+from .forms import (
+    AddSecretForm, ImportForm, PoolFilterForm, SecretsImportSettingsForm,
+    UploadForm,
+)
 from .generator import uses_pool
-from .models import ImportedSecret
+from .importer import (
+    DELIMITERS, ENCODINGS, MAX_UPLOAD_SIZE, DataImportError, FileFormat,
+    preview, sniff,
+)
+from .models import ALREADY_IMPORTED, DB_ID_MAX, ImportedSecret
+from .tasks import REPORT_FILENAME, import_secrets
+
+SESSION_SALT = "pretix_secrets_import"
 
 
 class SecretsImportSettings(EventSettingsViewMixin, EventSettingsFormView):
@@ -33,3 +63,335 @@ class SecretsImportSettings(EventSettingsViewMixin, EventSettingsFormView):
             "organizer": self.request.event.organizer.slug,
             "event": self.request.event.slug,
         })
+
+
+POOL_PAGE_SIZE = 50
+ERRORS_SHOWN = 500
+
+
+def _url(event, name, **kwargs):
+    return reverse(f"plugins:pretix_secrets_import:{name}", kwargs={
+        "organizer": event.organizer.slug, "event": event.slug, **kwargs,
+    })
+
+
+class PoolMixin(EventPermissionRequiredMixin):
+    """Pool pages exist only while the plugin is enabled for the event (pretix does not check that itself)."""
+    permission = "event.orders:read"
+
+    def dispatch(self, request, *args, **kwargs):
+        if "pretix_secrets_import" not in request.event.get_plugins():
+            raise Http404(_("The Secrets Import plugin is not enabled for this event."))
+        return super().dispatch(request, *args, **kwargs)
+
+    @cached_property
+    def pool_url(self):
+        return _url(self.request.event, "pool")
+
+
+class PoolView(PoolMixin, TemplateView):
+    template_name = "pretix_secrets_import/pool.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        event = self.request.event
+        ctx["filter_form"] = form = PoolFilterForm(self.request.GET or None, event=event)
+        qs = ImportedSecret.objects.filter(event=event)
+        filtered = form.is_valid() and any(form.cleaned_data.values())
+        if filtered:
+            qs = form.filter(qs)
+        ctx["summary"], ctx["totals"] = self._summary(event)
+        ctx["filtered"] = filtered
+        ctx["count"] = qs.count() if filtered else ctx["totals"]["total"]
+        ctx["secrets"], ctx["prev_id"], ctx["next_id"] = self._page(qs)
+        ctx["tickets"] = self._tickets(event, ctx["secrets"])
+        ctx["generator_active"] = uses_pool(event)
+        ctx["can_write"] = self.request.user.has_event_permission(
+            event.organizer, event, "event.orders:write", request=self.request)
+        return ctx
+
+    def _summary(self, event):
+        groups = ImportedSecret.summary(event)
+        keys = [{"item_id": g["item"], "variation_id": g["variation"], "subevent_id": g["subevent"]} for g in groups]
+        for group, names in zip(groups, group_names(event, keys)):
+            group.update(names)
+        totals = {key: sum(g[key] for g in groups) for key in ("total", "used", "unused")}
+        return groups, totals
+
+    def _page(self, qs):
+        """
+        Keyset pagination by ID: every page, the last one included, is one index range scan, however large the
+        pool is (an OFFSET would read all rows before the page).
+        """
+        get = self.request.GET
+        if get.get("before", "").isdigit():
+            rows = list(qs.filter(id__lt=int(get["before"])).order_by("-id")[:POOL_PAGE_SIZE + 1])[::-1]
+            has_prev, rows = len(rows) > POOL_PAGE_SIZE, rows[-POOL_PAGE_SIZE:]
+            has_next = True
+        elif get.get("last"):
+            rows = list(qs.order_by("-id")[:POOL_PAGE_SIZE + 1])[::-1]
+            has_prev, rows, has_next = len(rows) > POOL_PAGE_SIZE, rows[-POOL_PAGE_SIZE:], False
+        else:
+            after = int(get["after"]) if get.get("after", "").isdigit() else None
+            page_qs = qs.filter(id__gt=after) if after is not None else qs
+            rows = list(page_qs.order_by("id")[:POOL_PAGE_SIZE + 1])
+            has_next, rows = len(rows) > POOL_PAGE_SIZE, rows[:POOL_PAGE_SIZE]
+            has_prev = after is not None and bool(rows) and qs.filter(id__lt=rows[0].pk).exists()
+        return rows, (rows[0].pk if rows and has_prev else None), (rows[-1].pk if rows and has_next else None)
+
+    def _tickets(self, event, secrets):
+        used = [s.secret for s in secrets if s.used]
+        if not used:
+            return {}
+        positions = OrderPosition.all.filter(
+            organizer_id=event.organizer_id, secret__in=used,
+        ).select_related("order")
+        return {p.secret: p for p in positions}
+
+
+class PoolWriteMixin(PoolMixin):
+    permission = "event.orders:write"
+
+
+class AddSecretView(PoolWriteMixin, FormView):
+    template_name = "pretix_secrets_import/pool_add.html"
+    form_class = AddSecretForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "event": self.request.event}
+
+    @transaction.atomic
+    def form_valid(self, form):
+        secret = ImportedSecret.build(self.request.event, form.row)
+        try:
+            with transaction.atomic():
+                secret.save()
+        except IntegrityError:  # stored concurrently after the check
+            form.add_error("secret", ALREADY_IMPORTED)
+            return self.form_invalid(form)
+        secret.log_action("pretix_secrets_import.secret.added", user=self.request.user, data=secret.as_row())
+        messages.success(self.request, _("The secret has been added."))
+        if "add_another" in self.request.POST:
+            return redirect(_url(self.request.event, "pool.add"))
+        return redirect(self.pool_url)
+
+
+class DeleteSecretsView(PoolWriteMixin, View):
+    """Delete the selected secrets; used ones are on tickets and are kept."""
+
+    @transaction.atomic
+    def post(self, request, *args, **kwargs):
+        ids = [int(pk) for pk in request.POST.getlist("secret") if pk.isdigit() and int(pk) <= DB_ID_MAX]
+        selected = ImportedSecret.objects.filter(event=request.event, pk__in=ids)
+        deleted = list(selected.filter(used=False).select_for_update(of=OF_SELF))
+        for secret in deleted:
+            secret.log_action("pretix_secrets_import.secret.deleted", user=request.user, data=secret.as_row())
+        ImportedSecret.objects.filter(pk__in=[s.pk for s in deleted]).delete()
+        kept = selected.count()
+        if deleted:
+            messages.success(request, ngettext(
+                "{count} secret has been deleted.", "{count} secrets have been deleted.", len(deleted),
+            ).format(count=len(deleted)))
+        if kept:
+            messages.warning(request, ngettext(
+                "{count} selected secret is already on a ticket and was kept.",
+                "{count} selected secrets are already on tickets and were kept.", kept,
+            ).format(count=kept))
+        if not deleted and not kept:
+            messages.error(request, _("You did not select any secrets."))
+        return redirect(self.pool_url)
+
+
+class DeleteUnusedView(PoolWriteMixin, TemplateView):
+    template_name = "pretix_secrets_import/pool_delete_unused.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["count"] = ImportedSecret.objects.filter(event=self.request.event, used=False).count()
+        return ctx
+
+    @transaction.atomic
+    def post(self, request, *args, **kwargs):
+        # Rows being handed out right now are locked by the sale; DELETE waits for them and skips the ones that
+        # became used, so a secret on a ticket is never deleted.
+        count, _details = ImportedSecret.objects.filter(event=request.event, used=False).delete()
+        request.event.log_action("pretix_secrets_import.secrets.deleted", user=request.user, data={"count": count})
+        messages.success(request, ngettext(
+            "{count} unused secret has been deleted.", "{count} unused secrets have been deleted.", count,
+        ).format(count=count))
+        return redirect(self.pool_url)
+
+
+class ImportUploadView(PoolWriteMixin, FormView):
+    template_name = "pretix_secrets_import/import_upload.html"
+    form_class = UploadForm
+
+    def form_valid(self, form):
+        upload = form.cleaned_data["file"]
+        cf = CachedFile.objects.create(
+            expires=now() + timedelta(days=1), date=now(), filename=upload.name[-200:],
+            type=upload.content_type or "application/octet-stream", web_download=False,
+        )
+        cf.bind_to_session(self.request, SESSION_SALT)
+        cf.file.save("secrets-import", upload)
+        return redirect(_url(self.request.event, "import.process", file=cf.id))
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["max_size"] = MAX_UPLOAD_SIZE // 1024 // 1024
+        return ctx
+
+
+class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
+    """Preview of the uploaded file, column mapping, then the import as a (possibly background) task."""
+    template_name = "pretix_secrets_import/import_process.html"
+    form_class = ImportForm
+    task = import_secrets
+    known_errortypes = ["DataImportError"]
+
+    @cached_property
+    def file(self):
+        cf = CachedFile.objects.filter(pk=self.kwargs["file"]).first()
+        if cf is None or not cf.file or not cf.allowed_for_session(self.request, SESSION_SALT):
+            raise Http404(_("This upload has expired. Please upload the file again."))
+        return cf
+
+    def _open(self):
+        # a handle of its own for every read: reads may nest (the preview needs the format, which is sniffed)
+        return self.file.file.storage.open(self.file.file.name, "rb")
+
+    @cached_property
+    def fmt(self) -> FileFormat:
+        with self._open() as f:
+            fmt = sniff(f, self.file.filename)
+        source = self.request.POST if self.request.method == "POST" else self.request.GET
+        if fmt.kind == "csv":
+            if source.get("encoding") in ENCODINGS:
+                fmt.encoding = source["encoding"]
+            if source.get("delimiter") in tuple(DELIMITERS):
+                fmt.delimiter = source["delimiter"]
+        if "has_header" in source or source.get("format_set"):
+            fmt.has_header = bool(source.get("has_header"))
+        return fmt
+
+    @cached_property
+    def preview(self):
+        with self._open() as f:
+            return preview(f, self.fmt)
+
+    def dispatch(self, request, *args, **kwargs):
+        if "async_id" in request.GET and settings.HAS_CELERY:
+            return self.get_result(request)
+        return super().dispatch(request, *args, **kwargs)
+
+    def _readable(self):
+        """``None`` if the file can be previewed, otherwise a redirect back to the upload with the reason."""
+        try:
+            self.preview
+        except DataImportError as e:
+            messages.error(self.request, str(e))
+            return redirect(_url(self.request.event, "import"))
+
+    def get(self, request, *args, **kwargs):
+        return self._readable() or FormView.get(self, request, *args, **kwargs)
+
+    def columns(self):
+        header, rows = self.preview
+        width = max([len(header or [])] + [len(cells) for _line, cells in rows])
+        return [
+            header[i] if header and i < len(header) and header[i].strip()
+            else _("Column {number}").format(number=i + 1)
+            for i in range(width)
+        ]
+
+    def get_form_kwargs(self):
+        kwargs = {**super().get_form_kwargs(), "event": self.request.event, "fmt": self.fmt,
+                  "columns": self.columns()}
+        if self.request.method == "POST" and "refresh" in self.request.POST:
+            kwargs.pop("data", None)  # only the file format changed: show the preview again, no errors yet
+        kwargs["initial"] = {"encoding": self.fmt.encoding, "delimiter": self.fmt.delimiter,
+                             "has_header": self.fmt.has_header, **self._guess_columns()}
+        return kwargs
+
+    def _guess_columns(self):
+        initial = {"secret": "column:0"}
+        for index, name in enumerate(self.columns()):
+            word = str(name).strip().casefold()
+            if word in ("secret", "code", "barcode", "ticket code", "ticket secret", "qr code"):
+                initial["secret"] = f"column:{index}"
+            for field, words in (("item", ("product", "item")), ("variation", ("variation",)),
+                                 ("subevent", ("date", "subevent"))):
+                if word in words:
+                    initial[field] = f"column:{index}"
+        return initial
+
+    def post(self, request, *args, **kwargs):
+        return self._readable() or super().post(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["header"], ctx["rows"] = self.preview
+        ctx["columns"] = self.columns()
+        ctx["fmt"] = self.fmt
+        ctx["file"] = self.file
+        return ctx
+
+    def form_valid(self, form):
+        if "refresh" in self.request.POST:
+            return self.form_invalid(form)
+        fmt = self.fmt
+        if fmt.kind == "csv":
+            fmt.encoding, fmt.delimiter = form.cleaned_data["encoding"], form.cleaned_data["delimiter"]
+        fmt.has_header = form.cleaned_data["has_header"]
+        return self.do(
+            self.request.event.pk, str(self.file.id), asdict(fmt), asdict(form.mapping()),
+            translation.get_language(), self.request.user.pk, self.file.session_key,
+        )
+
+    def get_success_message(self, value):
+        if value["error_count"]:
+            return None
+        return ngettext("{count} secret has been imported.", "{count} secrets have been imported.",
+                        value["imported"]).format(count=value["imported"])
+
+    def get_success_url(self, value):
+        if value["error_count"]:
+            return _url(self.request.event, "import.report", file=self.file.id, report=value["report"])
+        return self.pool_url
+
+    def get_error_url(self):
+        return self.request.path
+
+
+class ImportReportView(PoolWriteMixin, TemplateView):
+    """Every invalid line of a failed import; the first ones on the page, all of them as a CSV download."""
+    template_name = "pretix_secrets_import/import_report.html"
+
+    @cached_property
+    def report(self):
+        cf = CachedFile.objects.filter(pk=self.kwargs["report"], filename=REPORT_FILENAME).first()
+        if cf is None or not cf.file or not cf.allowed_for_session(self.request, SESSION_SALT):
+            raise Http404(_("This report has expired."))
+        return cf
+
+    def get(self, request, *args, **kwargs):
+        if "download" in request.GET:
+            response = FileResponse(self.report.file.open("rb"), content_type="text/csv")
+            response["Content-Disposition"] = f'attachment; filename="{REPORT_FILENAME}"'
+            return response
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        errors, count = [], 0
+        with self.report.file.open("rb") as raw:
+            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+            for row in csv.reader(text):
+                count += 1
+                if len(errors) < ERRORS_SHOWN:
+                    errors.append(dict(zip(("line", "column", "value", "message"), row)))
+            text.detach()
+        ctx.update(errors=errors, error_count=count, shown=len(errors),
+                   retry_url=_url(self.request.event, "import.process", file=self.kwargs["file"]),
+                   upload_url=_url(self.request.event, "import"))
+        return ctx

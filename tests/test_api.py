@@ -10,7 +10,7 @@ from pretix.base.models import LogEntry
 
 from pretix_secrets_import.models import ImportedSecret
 
-from .conftest import add_secret, add_ticket, url
+from .conftest import add_secret, add_ticket, make_team, token_client_for, url
 
 pytestmark = pytest.mark.django_db
 
@@ -561,3 +561,77 @@ def test_rejected_writes_are_not_logged(token_client, event):
     token_client.post(url(event), {"secret": ""}, format="json")
     token_client.post(url(event, suffix="bulk_create/"), [{"secret": "a"}, {"secret": "a"}], format="json")
     assert logs(event) == []
+
+
+# --- summary --------------------------------------------------------------------------------------------------------
+
+
+def test_summary_empty_pool(token_client, event):
+    resp = token_client.get(url(event, suffix="summary/"))
+    assert resp.status_code == 200
+    assert resp.json() == {"total": 0, "used": 0, "unused": 0, "groups": []}
+
+
+def test_summary_counts_per_restriction_group(token_client, series, series_item, subevent, subevent2):
+    with scopes_disabled():
+        morning = series_item.variations.create(value="Morning")
+    add_secret(series, "free-1")
+    add_secret(series, "free-2", used=True)
+    add_secret(series, "day1-1", item=series_item, subevent=subevent)
+    add_secret(series, "day1-2", item=series_item, subevent=subevent, used=True)
+    add_secret(series, "day1-3", item=series_item, subevent=subevent, used=True)
+    add_secret(series, "morning", item=series_item, variation=morning, subevent=subevent2)
+    resp = token_client.get(url(series, suffix="summary/"))
+    assert resp.status_code == 200
+    assert resp.json() == {"total": 6, "used": 3, "unused": 3, "groups": [
+        {"item": None, "variation": None, "subevent": None, "total": 2, "used": 1, "unused": 1},
+        {"item": series_item.pk, "variation": None, "subevent": subevent.pk, "total": 3, "used": 2, "unused": 1},
+        {"item": series_item.pk, "variation": morning.pk, "subevent": subevent2.pk, "total": 1, "used": 0,
+         "unused": 1},
+    ]}
+
+
+def test_summary_counts_only_this_event(token_client, event, event2):
+    add_secret(event, "mine")
+    add_secret(event2, "other", used=True)
+    assert token_client.get(url(event, suffix="summary/")).json()["total"] == 1
+
+
+def test_summary_is_not_taken_for_an_id(token_client, event):
+    s = add_secret(event, "foobar")
+    assert token_client.get(url(event, suffix="summary/")).data["total"] == 1
+    assert token_client.get(url(event, s.pk)).json() == as_json(s)
+    assert token_client.patch(url(event, suffix="summary/"), {"used": True}, format="json").status_code == 405
+    assert token_client.delete(url(event, suffix="summary/")).status_code == 405
+    assert pool(event) == [s]
+
+
+def test_summary_runs_constant_number_of_queries(token_client, event, item, item2, variation):
+    def summary_queries():
+        with CaptureQueriesContext(connection) as ctx:
+            assert token_client.get(url(event, suffix="summary/")).status_code == 200
+        return len(ctx.captured_queries)
+
+    add_secret(event, "plain")
+    summary_queries()  # the first request fills per-process caches
+    few = summary_queries()
+    for i in range(20):
+        add_secret(event, f"i{i}", item=item, used=bool(i % 2))
+        add_secret(event, f"v{i}", item=item2, variation=variation)
+    assert summary_queries() == few
+
+
+@pytest.mark.parametrize("permissions,status", [
+    (["event.orders:read"], 200),
+    (["event.orders:checkin"], 403),
+    (["event.vouchers:read", "event.items:write", "event.settings.general:write"], 403),
+])
+def test_summary_needs_permission_to_read_orders(organizer, event, permissions, status):
+    add_secret(event, "hidden")
+    resp = token_client_for(make_team(organizer, permissions)).get(url(event, suffix="summary/"))
+    assert resp.status_code == status
+
+
+def test_summary_plugin_disabled_is_404(token_client, disabled_event):
+    add_secret(disabled_event, "hidden")
+    assert token_client.get(url(disabled_event, suffix="summary/")).status_code == 404

@@ -1,6 +1,19 @@
-import pytest
+import io
 
-from .conftest import add_secret, make_team
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django_scopes import scopes_disabled
+from openpyxl import Workbook
+
+from pretix.base.models import LogEntry, OrderPosition, User
+
+from pretix_secrets_import import views
+from pretix_secrets_import.models import ImportedSecret
+
+from .conftest import add_secret, add_ticket, make_team
 
 pytestmark = pytest.mark.django_db
 
@@ -52,3 +65,206 @@ def test_settings_page_needs_settings_permission(client, organizer, user, event,
     make_team(organizer, permissions).members.add(user)
     client.login(email=user.email, password="dummy")
     assert client.get(settings_url(event)).status_code == status
+
+
+def pool_url(event, suffix=""):
+    return f"/control/event/{event.organizer.slug}/{event.slug}/secrets_import/{suffix}"
+
+
+def pool_rows(event):
+    with scopes_disabled():
+        return list(ImportedSecret.objects.filter(event=event).order_by("id").values_list("secret", "used", "item_id"))
+
+
+def test_pool_page_shows_totals_groups_and_tickets(backend_client, event, item, item2, variation):
+    add_secret(event, "FREE-1")
+    add_secret(event, "ITEM-1", item=item)
+    add_secret(event, "VAR-1", item=item2, variation=variation)
+    add_secret(event, "SOLD-1", used=True)
+    add_ticket(event, "SOLD-1")
+    page = backend_client.get(pool_url(event)).content.decode()
+    assert '<div class="h2" id="pool-total">4</div>' in page
+    assert '<div class="h2" id="pool-used">1</div>' in page
+    assert '<div class="h2" id="pool-unused">3</div>' in page
+    summary = page[page.index('id="pool-summary"'):page.index("</table>", page.index('id="pool-summary"'))]
+    assert "Ticket" in summary and "Shirt" in summary and "S</td>" in summary
+    assert "<code>SOLD-1</code>" in page
+    with scopes_disabled():
+        position = OrderPosition.all.get(secret="SOLD-1")
+    assert f"{position.order.code}-{position.positionid}" in page
+
+
+def test_pool_page_filters(backend_client, event, item):
+    add_secret(event, "ALPHA-1", item=item)
+    add_secret(event, "BETA-1", used=True)
+    add_secret(event, "BETA-2")
+
+    def listed(query):
+        page = backend_client.get(pool_url(event), query).content.decode()
+        return [s for s in ("ALPHA-1", "BETA-1", "BETA-2") if f"<code>{s}</code>" in page]
+
+    assert listed({}) == ["ALPHA-1", "BETA-1", "BETA-2"]
+    assert listed({"search": "beta"}) == ["BETA-1", "BETA-2"]
+    assert listed({"used": "yes"}) == ["BETA-1"]
+    assert listed({"used": "no"}) == ["ALPHA-1", "BETA-2"]
+    assert listed({"item": str(item.pk)}) == ["ALPHA-1"]
+    assert listed({"item": "none", "used": "no"}) == ["BETA-2"]
+    assert "did not match any secrets" in backend_client.get(pool_url(event), {"search": "zzz"}).content.decode()
+
+
+def test_pool_page_paginates_by_keyset_with_constant_queries(backend_client, event, monkeypatch):
+    monkeypatch.setattr(views, "POOL_PAGE_SIZE", 3)
+    for i in range(8):
+        add_secret(event, f"S-{i}")
+    with scopes_disabled():
+        ids = list(ImportedSecret.objects.filter(event=event).order_by("id").values_list("id", flat=True))
+
+    def page(query):
+        content = backend_client.get(pool_url(event), query).content.decode()
+        return [i for i in range(8) if f"<code>S-{i}</code>" in content], content
+
+    shown, content = page({})
+    assert shown == [0, 1, 2] and "Previous" not in content and f"after={ids[2]}" in content
+    shown, content = page({"after": ids[2]})
+    assert shown == [3, 4, 5] and f"before={ids[3]}" in content and f"after={ids[5]}" in content
+    shown, content = page({"after": ids[5]})
+    assert shown == [6, 7] and "Next" not in content
+    shown, content = page({"before": ids[3]})
+    assert shown == [0, 1, 2] and "Previous" not in content
+    shown, content = page({"last": "1"})
+    assert shown == [5, 6, 7] and f"before={ids[5]}" in content
+
+    with CaptureQueriesContext(connection) as few:
+        backend_client.get(pool_url(event))
+    for i in range(8, 30):
+        add_secret(event, f"S-{i}", used=True)
+        add_ticket(event, f"S-{i}")
+    monkeypatch.setattr(views, "POOL_PAGE_SIZE", 30)
+    with CaptureQueriesContext(connection) as many:
+        backend_client.get(pool_url(event))
+    assert len(many) <= len(few) + 2  # the ticket lookup and the restriction lookups, never one per row
+
+
+@pytest.mark.parametrize("permissions,read,write", [
+    (["event.orders:read"], 200, 403),
+    (["event.orders:read", "event.orders:write"], 200, 200),
+    (["event.vouchers:read"], 403, 403),
+])
+def test_pool_pages_need_order_permissions(client, organizer, user, event, permissions, read, write):
+    make_team(organizer, permissions).members.add(user)
+    client.login(email=user.email, password="dummy")
+    assert client.get(pool_url(event)).status_code == read
+    for suffix in ("add", "delete_unused", "import/"):
+        assert client.get(pool_url(event, suffix)).status_code == write
+    nav = client.get(f"/control/event/{organizer.slug}/{event.slug}/").content.decode()
+    assert ("Ticket secrets" in nav) == (read == 200)
+
+
+def test_pool_pages_need_the_plugin(backend_client, disabled_event):
+    assert backend_client.get(pool_url(disabled_event)).status_code == 404
+    assert backend_client.get(pool_url(disabled_event, "import/")).status_code == 404
+
+
+def test_add_secret_form(backend_client, event, item, item2, variation):
+    add_secret(event, "TAKEN")
+    data = {"secret": "NEW-1", "item": str(item2.pk), "variation": str(variation.pk)}
+    resp = backend_client.post(pool_url(event, "add"), data)
+    assert resp.status_code == 302
+    assert pool_rows(event)[-1] == ("NEW-1", False, item2.pk)
+    for data, error in [
+        ({"secret": "TAKEN"}, "already been imported"),
+        ({"secret": "WITH SPACE"}, "must not contain whitespace"),
+        ({"secret": "NEW-2", "item": str(item.pk), "variation": str(variation.pk)}, "does not belong"),
+    ]:
+        resp = backend_client.post(pool_url(event, "add"), data)
+        assert resp.status_code == 200 and error in resp.content.decode()
+    assert len(pool_rows(event)) == 2
+    with scopes_disabled():
+        assert LogEntry.objects.filter(action_type="pretix_secrets_import.secret.added").count() == 1
+
+
+def test_delete_selected_keeps_used_secrets(backend_client, event, event2):
+    a, b = add_secret(event, "A"), add_secret(event, "B", used=True)
+    foreign = add_secret(event2, "C")
+    resp = backend_client.post(pool_url(event, "delete"), {"secret": [a.pk, b.pk, foreign.pk, "x"]}, follow=True)
+    page = resp.content.decode()
+    assert "1 secret has been deleted." in page and "1 selected secret is already on a ticket" in page
+    assert pool_rows(event) == [("B", True, None)]
+    assert pool_rows(event2) == [("C", False, None)]
+
+
+def test_delete_all_unused_after_confirmation(backend_client, event):
+    add_secret(event, "A")
+    add_secret(event, "B")
+    add_secret(event, "C", used=True)
+    assert "all 2 unused secrets" in backend_client.get(pool_url(event, "delete_unused")).content.decode()
+    assert backend_client.post(pool_url(event, "delete_unused")).status_code == 302
+    assert pool_rows(event) == [("C", True, None)]
+    with scopes_disabled():
+        assert LogEntry.objects.get(action_type="pretix_secrets_import.secrets.deleted").parsed_data == {"count": 2}
+
+
+def upload(backend_client, event, name, data):
+    resp = backend_client.post(pool_url(event, "import/"), {"file": SimpleUploadedFile(name, data)})
+    assert resp.status_code == 302, resp.content.decode()
+    return resp["Location"]
+
+
+def test_import_preview_mapping_and_import(backend_client, event, item):
+    process = upload(backend_client, event, "codes.csv", "Code;Product\nK-1;Ticket\nK-2;Ticket\n".encode("cp1252"))
+    page = backend_client.get(process).content.decode()
+    assert "<td>K-1</td>" in page and "<th>Code</th>" in page
+    assert 'value="column:0" selected' in page and 'value="column:1" selected' in page
+    resp = backend_client.post(process, {
+        "format_set": "1", "encoding": "cp1252", "delimiter": ";", "has_header": "on",
+        "secret": "column:0", "item": "column:1", "variation": "",
+    }, follow=True)
+    assert "2 secrets have been imported." in resp.content.decode()
+    assert pool_rows(event) == [("K-1", False, item.pk), ("K-2", False, item.pk)]
+
+
+def test_import_preview_can_change_the_format(backend_client, event):
+    process = upload(backend_client, event, "codes.csv", b"A-1,x\nA-2,y\n")
+    page = backend_client.post(process, {"refresh": "1", "format_set": "1", "encoding": "utf-8",
+                                         "delimiter": ";", "secret": "column:0"}).content.decode()
+    assert "<td>A-1,x</td>" in page and "error" not in page.split('id="import-preview"')[1].split("</table>")[0]
+
+
+def test_import_errors_are_reported_and_nothing_is_imported(backend_client, event):
+    add_secret(event, "OLD")
+    process = upload(backend_client, event, "codes.csv", b"NEW-1\nOLD\n=cmd x\nNEW-1\n")
+    resp = backend_client.post(process, {"format_set": "1", "encoding": "utf-8", "delimiter": ",",
+                                         "secret": "column:0"})
+    assert resp.status_code == 302 and "/report/" in resp["Location"]
+    page = backend_client.get(resp["Location"]).content.decode()
+    assert "the file has 3 problems" in page
+    assert "<td>2</td>" in page and "already been imported" in page
+    assert "<td>4</td>" in page and "first in line 1" in page
+    assert pool_rows(event) == [("OLD", False, None)]
+    download = backend_client.get(resp["Location"] + "?download=1")
+    report = b"".join(download.streaming_content).decode("utf-8-sig")
+    assert report.splitlines()[1].startswith("3,Secret,'=cmd x,")
+    # the report and the upload belong to this browser session only
+    other = Client()
+    other.force_login(User.objects.get())
+    assert other.get(resp["Location"]).status_code == 404
+    assert other.get(process).status_code == 404
+
+
+def test_import_xlsx_and_rejected_uploads(backend_client, event):
+    workbook = Workbook()
+    workbook.active.append(["Secret"])
+    workbook.active.append(["X-1"])
+    data = io.BytesIO()
+    workbook.save(data)
+    process = upload(backend_client, event, "codes.xlsx", data.getvalue())
+    page = backend_client.get(process).content.decode()
+    assert "<td>X-1</td>" in page and 'name="encoding"' not in page
+    backend_client.post(process, {"format_set": "1", "has_header": "on", "secret": "column:0"})
+    assert pool_rows(event) == [("X-1", False, None)]
+    resp = backend_client.post(pool_url(event, "import/"), {"file": SimpleUploadedFile("codes.pdf", b"%PDF")})
+    assert "Please upload a CSV or XLSX file." in resp.content.decode()
+    process = upload(backend_client, event, "broken.xlsx", b"PK\x03\x04nonsense")
+    resp = backend_client.get(process, follow=True)
+    assert resp.redirect_chain[-1][0] == pool_url(event, "import/")
+    assert "could not be read as an Excel" in resp.content.decode()
