@@ -7,8 +7,11 @@ PIP := $(PY) -m pip
 PG_CONFIG := tests/postgres.cfg
 DEV_CONFIG := data/pretix.cfg
 DEMO_ENV := PRETIX_CONFIG_FILE=$(DEV_CONFIG) PYTHONPATH=demo DJANGO_SETTINGS_MODULE=demo_settings
+LOCALE_DIR := pretix_secrets_import/locale
+# Compiled translations: built from the .po files (not kept in git), as pretix-plugin-build does for a package.
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard $(LOCALE_DIR)/*/LC_MESSAGES/django.po))
 
-.PHONY: demo install install-dev test test-pg lint migrations-check clean
+.PHONY: demo install install-dev browser test test-pg screenshots lint migrations-check messages compilemessages clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,26 +23,41 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PIP) install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(MO_FILES)
 
-install-dev: $(VENV)/.installed-dev
+install-dev: $(VENV)/.installed-dev $(MO_FILES)
 
 $(DEV_CONFIG): demo/pretix.cfg.in Makefile
 	mkdir -p data
 	sed -e 's|@PORT@|$(PORT)|g' -e 's|@DATA@|$(CURDIR)/data|g' demo/pretix.cfg.in > $@
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed $(MO_FILES)
 	@rm -f $(DEV_CONFIG)
 	@$(MAKE) --no-print-directory $(DEV_CONFIG)
 	$(DEMO_ENV) $(PY) -m pretix migrate --noinput -v 0
 	$(DEMO_ENV) PORT=$(PORT) $(PY) demo/setup_demo.py
 	$(DEMO_ENV) $(PY) -m pretix runserver --noreload 127.0.0.1:$(PORT)
 
-test: $(VENV)/.installed-dev
+# Debian's headless Chromium for tests/test_browser.py, installed with apt (as root, as CI runs) only if missing.
+# SKIP_BROWSER_TESTS=1 skips the installation and the test.
+APT_BROWSER := DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver
+browser:
+	@if [ -n "$$SKIP_BROWSER_TESTS" ] && [ "$$SKIP_BROWSER_TESTS" != 0 ]; then \
+		echo "SKIP_BROWSER_TESTS is set: not installing chromium"; \
+	elif [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		$(APT_BROWSER) || { apt-get update && $(APT_BROWSER); } \
+		|| { echo "Installing chromium failed; run 'make browser' as root, or set SKIP_BROWSER_TESTS=1"; exit 1; }; \
+	fi
+
+test: $(VENV)/.installed-dev browser $(MO_FILES)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-pg: $(VENV)/.installed-dev
+test-pg: $(VENV)/.installed-dev browser $(MO_FILES)
 	PRETIX_CONFIG_FILE=$(PG_CONFIG) $(PY) -m pytest $(PYTEST_ARGS)
+
+# Screenshots of the backend pages for README.md.
+screenshots: $(VENV)/.installed-dev browser $(MO_FILES)
+	SCREENSHOT_DIR=docs/screenshots $(PY) -m pytest -q tests/test_browser.py
 
 lint: $(VENV)/.installed-dev
 	$(PY) -m flake8 pretix_secrets_import tests demo
@@ -50,5 +68,20 @@ migrations-check: $(VENV)/.installed-dev
 	@$(MAKE) --no-print-directory $(DEV_CONFIG)
 	PRETIX_CONFIG_FILE=$(DEV_CONFIG) $(PY) -m pretix makemigrations --check --dry-run pretix_secrets_import
 
+# Translations: `make messages` updates every .po file from the sources (new strings come in untranslated, strings
+# no longer used go) and compiles them. A new language: mkdir -p $(LOCALE_DIR)/<code>/LC_MESSAGES, then make messages.
+messages: $(VENV)/.installed
+	cd pretix_secrets_import && env -u DJANGO_SETTINGS_MODULE ../$(VENV)/bin/django-admin makemessages \
+		$(patsubst $(LOCALE_DIR)/%/LC_MESSAGES,-l %,$(wildcard $(LOCALE_DIR)/*/LC_MESSAGES)) \
+		--no-obsolete --add-location file
+	@$(MAKE) --no-print-directory compilemessages
+
+compilemessages: $(MO_FILES)
+
+# GNU gettext's msgfmt if installed (it also checks the placeholders), else Babel, which pretix depends on.
+%.mo: %.po
+	@if command -v msgfmt >/dev/null; then msgfmt --check -o $@ $<; \
+	else $(VENV)/bin/pybabel compile --statistics -i $< -o $@; fi
+
 clean:
-	rm -rf $(VENV) data build *.egg-info
+	rm -rf $(VENV) data build *.egg-info $(MO_FILES)

@@ -7,7 +7,9 @@ import threading
 from django.db import IntegrityError, transaction
 from django.template.loader import get_template
 from django.urls import reverse
-from django.utils.translation import gettext, gettext_lazy as _, ngettext
+from django.utils.translation import (
+    gettext, gettext_lazy as _, ngettext, pgettext_lazy,
+)
 from django_scopes import scopes_disabled
 
 from pretix.base.models import Event, Item, ItemVariation, SubEvent
@@ -201,7 +203,7 @@ class PoolRunningLowNotificationType(NotificationType):
         if names["variation_name"]:
             n.add_attribute(_("Variation"), names["variation_name"])
         if names["subevent_name"]:
-            n.add_attribute(_("Date"), names["subevent_name"])
+            n.add_attribute(pgettext_lazy("subevent", "Date"), names["subevent_name"])
         n.add_attribute(_("Unused secrets left"), str(data["remaining"]))
         n.add_attribute(_("Warning threshold"), str(data["threshold"]))
         n.add_action(_("Show the pool"), url)

@@ -45,7 +45,7 @@ class ImportedSecretExporter(ListExporter):
 
     def iterate_list(self, form_data):
         yield [
-            _("Secret"),
+            pgettext_lazy("ticket_secret", "Secret"),
             _("Used"),
             _("Used at"),
             _("Restricted to product"),

@@ -69,7 +69,9 @@ class PoolFilterForm(forms.Form):
         items, _variations, subevents = _restriction_choices(event)
         self.fields["item"].choices = [("", _("All")), ("none", _("Any product"))] + items
         if event.has_subevents:
-            self.fields["subevent"].choices = [("", _("All")), ("none", _("Any date"))] + subevents
+            self.fields["subevent"].choices = [
+                ("", _("All")), ("none", pgettext_lazy("subevent", "Any date")),
+            ] + subevents
         else:
             del self.fields["subevent"]
 
@@ -88,7 +90,7 @@ class PoolFilterForm(forms.Form):
 
 
 class AddSecretForm(forms.Form):
-    secret = forms.CharField(label=_("Secret"), max_length=SECRET_MAX_LENGTH, strip=False)
+    secret = forms.CharField(label=pgettext_lazy("ticket_secret", "Secret"), max_length=SECRET_MAX_LENGTH, strip=False)
     item = forms.ChoiceField(label=_("Product"), required=False,
                              help_text=_("Leave empty if the secret may go to any product."))
     variation = forms.ChoiceField(label=_("Variation"), required=False)
@@ -101,7 +103,7 @@ class AddSecretForm(forms.Form):
         self.fields["item"].choices = [("", _("Any product"))] + items
         self.fields["variation"].choices = [("", _("Any variation"))] + variations
         if event.has_subevents:
-            self.fields["subevent"].choices = [("", _("Any date"))] + subevents
+            self.fields["subevent"].choices = [("", pgettext_lazy("subevent", "Any date"))] + subevents
         else:
             del self.fields["subevent"]
 
@@ -139,7 +141,7 @@ class ImportForm(forms.Form):
         (",", _("Comma (,)")), (";", _("Semicolon (;)")), ("\t", _("Tab")), ("|", _("Vertical bar (|)")),
     ])
     has_header = forms.BooleanField(label=_("The first line holds column names"), required=False)
-    secret = forms.ChoiceField(label=_("Secret"))
+    secret = forms.ChoiceField(label=pgettext_lazy("ticket_secret", "Secret"))
     item = forms.ChoiceField(label=_("Product"), required=False)
     variation = forms.ChoiceField(label=_("Variation"), required=False)
     subevent = forms.ChoiceField(label=pgettext_lazy("subevent", "Date"), required=False)
@@ -154,7 +156,8 @@ class ImportForm(forms.Form):
         self.fields["secret"].choices = column_choices
         items, variations, subevents = _restriction_choices(event)
         fixed_choices = {"item": items, "variation": variations, "subevent": subevents}
-        any_labels = {"item": _("Any product"), "variation": _("Any variation"), "subevent": _("Any date")}
+        any_labels = {"item": _("Any product"), "variation": _("Any variation"),
+                      "subevent": pgettext_lazy("subevent", "Any date")}
         for name, fixed in fixed_choices.items():
             self.fields[name].choices = [
                 ("", any_labels[name]),

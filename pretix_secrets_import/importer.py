@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
 from django.db import transaction
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext as _, pgettext
 
 from pretix.base.i18n import LazyI18nString
 from pretix.base.models import ItemVariation
@@ -155,7 +155,7 @@ def read_rows(fileobj, fmt: FileFormat, progress=None):
                 yield reader.line_num, cells
             if progress and size and reader.line_num % CHUNK_SIZE == 0:
                 progress(min(fileobj.tell() / size, 1.0))
-    except UnicodeDecodeError:
+    except UnicodeError:  # UnicodeDecodeError, and e.g. UTF-16/32 without a byte order mark
         raise DataImportError(_(
             "The file is not valid {encoding} text (near line {line}). Please choose the character encoding it "
             "was saved with."
@@ -246,19 +246,20 @@ class Resolver:
                     self.subevent_names.setdefault(key, set()).add(subevent.pk)
 
     @staticmethod
-    def _one(matches, value, what):
+    def _one(matches, value, unknown, ambiguous):
+        # Whole sentences per kind: languages with grammatical gender cannot fill in a translated noun.
         if not matches:
-            raise ValueError(_('Unknown {what} "{value}".').format(what=what, value=value))
+            raise ValueError(unknown.format(value=value))
         if len(matches) > 1:
-            raise ValueError(_('"{value}" matches more than one {what}; please use the ID.').format(
-                what=what, value=value))
+            raise ValueError(ambiguous.format(value=value))
         return next(iter(matches))
 
     def item(self, value):
         value = value.strip()
         if value in self.items:
             return self.items[value]
-        return self._one(self.item_names.get(value.casefold(), ()), value, _("product"))
+        return self._one(self.item_names.get(value.casefold(), ()), value, _('Unknown product "{value}".'),
+                         _('"{value}" matches more than one product; please use the ID.'))
 
     def variation(self, value, item_id=None):
         value = value.strip()
@@ -267,13 +268,15 @@ class Resolver:
         matches = self.variation_names.get(value.casefold(), set())
         if item_id is not None:
             matches = {m for m in matches if m[1] == item_id}
-        return self._one({pk for pk, _item in matches}, value, _("variation"))
+        return self._one({pk for pk, _item in matches}, value, _('Unknown variation "{value}".'),
+                         _('"{value}" matches more than one variation; please use the ID.'))
 
     def subevent(self, value):
         value = value.strip()
         if value in self.subevents:
             return self.subevents[value]
-        return self._one(self.subevent_names.get(value.casefold(), ()), value, _("date"))
+        return self._one(self.subevent_names.get(value.casefold(), ()), value, _('Unknown date "{value}".'),
+                         _('"{value}" matches more than one date; please use the ID.'))
 
 
 class _StoredRows:
@@ -307,7 +310,8 @@ def import_file(event, fileobj, fmt: FileFormat, mapping: Mapping, *, on_error=N
     stored = _StoredRows()
     line_label = _("line {number}")
     repeated = str(REPEATED)
-    column_names = {"secret": _("Secret"), "item": _("Product"), "variation": _("Variation"), "subevent": _("Date")}
+    column_names = {"secret": pgettext("ticket_secret", "Secret"), "item": _("Product"), "variation": _("Variation"),
+                    "subevent": pgettext("subevent", "Date")}
 
     chunk_errors = []
 
@@ -369,9 +373,7 @@ def import_file(event, fileobj, fmt: FileFormat, mapping: Mapping, *, on_error=N
         ids = ImportedSecret.insert_rows(event, [row for _line, row in valid], skip_existing=True)
         skipped = [(line, row["secret"]) for line, row in valid if row["secret"] not in ids]
         if skipped:
-            existing = dict(ImportedSecret.objects.filter(
-                organizer_id=event.organizer_id, secret__in=[secret for _line, secret in skipped],
-            ).values_list("secret", "pk"))
+            existing = ImportedSecret.ids_of(event.organizer_id, [secret for _line, secret in skipped])
             for line, secret in skipped:
                 first = stored.line_of(existing[secret]) if secret in existing else None
                 report(line, "secret", secret, ALREADY_IMPORTED if first is None else repeated.format(

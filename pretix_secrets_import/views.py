@@ -308,7 +308,9 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
         kwargs = {**super().get_form_kwargs(), "event": self.request.event, "fmt": self.fmt,
                   "columns": self.columns()}
         if self.request.method == "POST" and "refresh" in self.request.POST:
-            kwargs.pop("data", None)  # only the file format changed: show the preview again, no errors yet
+            # only the file format changed: show the preview again, no errors yet (an unbound form: no files either)
+            kwargs.pop("data", None)
+            kwargs.pop("files", None)
         kwargs["initial"] = {"encoding": self.fmt.encoding, "delimiter": self.fmt.delimiter,
                              "has_header": self.fmt.has_header, **self._guess_columns()}
         return kwargs

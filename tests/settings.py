@@ -10,3 +10,6 @@ from pretix.testutils.settings import DATA_DIR, DATABASES
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["TEST"] = {"NAME": os.path.join(DATA_DIR, "test.sqlite3")}
     DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 30})
+
+# tests/test_browser.py compiles pretix' SCSS for real pages; keep the compiled files out of the installed pretix.
+COMPRESS_ROOT = os.path.join(DATA_DIR, "compress")

@@ -206,6 +206,8 @@ def test_broken_files_give_a_clear_error(event):
     f = io.BytesIO("A-1\nÄ-2\n".encode("cp1252"))
     with pytest.raises(DataImportError, match="not valid utf-8"):
         list(read_rows(f, FileFormat(encoding="utf-8")))
+    with pytest.raises(DataImportError, match="not valid utf-16"):  # no byte order mark: UnicodeError
+        list(read_rows(io.BytesIO(b"A-1\n"), FileFormat(encoding="utf-16")))
 
 
 def test_dry_run_and_log_entry(event):

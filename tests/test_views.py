@@ -228,6 +228,10 @@ def test_import_preview_can_change_the_format(backend_client, event):
     page = backend_client.post(process, {"refresh": "1", "format_set": "1", "encoding": "utf-8",
                                          "delimiter": ";", "secret": "column:0"}).content.decode()
     assert "<td>A-1,x</td>" in page and "error" not in page.split('id="import-preview"')[1].split("</table>")[0]
+    assert "This field is required" not in page and '<option value=";" selected>' in page
+    resp = backend_client.post(process, {"refresh": "1", "format_set": "1", "encoding": "utf-16", "delimiter": ",",
+                                         "secret": "column:0"}, follow=True)
+    assert resp.redirect_chain[-1][0] == pool_url(event, "import/") and "not valid utf-16" in resp.content.decode()
 
 
 def test_import_errors_are_reported_and_nothing_is_imported(backend_client, event):

@@ -1,0 +1,291 @@
+"""
+The backend pages in a real browser: headless Chromium (Debian's ``chromium`` and ``chromedriver``, which
+``make browser`` installs and ``make test`` depends on) drives pretix, served by pytest-django's live server, with
+its real CSS and JavaScript. Celery runs eagerly in the test settings, so the import and the export finish within
+their request.
+
+Without Chromium this test fails instead of being skipped, so that CI cannot silently lose it; set
+``SKIP_BROWSER_TESTS=1`` to skip it on purpose. With ``SCREENSHOT_DIR`` set, it saves the screenshots used in
+README.md there (``make screenshots``).
+"""
+import csv
+import os
+import pathlib
+from datetime import datetime, timezone
+
+import pytest
+from django.utils.timezone import now
+from django_scopes import scopes_disabled
+from rest_framework.test import APIClient
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.select import Select
+from selenium.webdriver.support.ui import WebDriverWait
+
+from pretix.base.models import Organizer, User
+
+from pretix_secrets_import.models import ImportedSecret
+
+from .conftest import PLUGINS, make_team
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+WAIT = 30  # seconds; the first page compiles pretix' SCSS
+EMAIL, PASSWORD = "anna.berger@riverside-festivals.example", "correct horse battery staple"
+
+pytestmark = pytest.mark.django_db(transaction=True)  # the live server thread must see the test's data
+
+
+@pytest.fixture
+def browser(settings, live_server, tmp_path):
+    if os.environ.get("SKIP_BROWSER_TESTS", "") not in ("", "0"):
+        pytest.skip("SKIP_BROWSER_TESTS is set")
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
+    if missing:
+        pytest.fail(
+            f"{' and '.join(missing)} not found. Install Debian's chromium and chromium-driver with `make browser` "
+            "(as root: apt-get install chromium chromium-driver), or set SKIP_BROWSER_TESTS=1 to skip this test.",
+            pytrace=False,
+        )
+    # pretix blocks HTTP requests to local addresses, and selenium talks to chromedriver on 127.0.0.1.
+    settings.ALLOW_HTTP_TO_PRIVATE_NETWORKS = True
+    # pretix' test settings skip the SCSS compiler; real pages need their stylesheets.
+    settings.COMPRESS_PRECOMPILERS = settings.COMPRESS_PRECOMPILERS_ORIGINAL
+    settings.SITE_URL = live_server.url
+    settings.PRETIX_INSTANCE_NAME = "pretix"
+
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    options = Options()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900",
+                     "--hide-scrollbars"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "SEVERE"})
+    options.add_experimental_option("prefs", {
+        "download.default_directory": str(downloads), "download.prompt_for_download": False,
+    })
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver.downloads = downloads
+    driver.base_url = live_server.url
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_for(driver, condition, what):
+    """Wait explicitly; on timeout, say what was expected and where the browser is."""
+    try:
+        return WebDriverWait(driver, WAIT).until(condition)
+    except TimeoutException:
+        body = driver.find_element(By.TAG_NAME, "body").text[:2000]
+        raise AssertionError(f"Timed out waiting for {what} at {driver.current_url}:\n{body}") from None
+
+
+def wait_for_id(driver, element_id):
+    return wait_for(driver, EC.visibility_of_element_located((By.ID, element_id)), f"#{element_id}")
+
+
+def click(driver, css):
+    wait_for(driver, EC.element_to_be_clickable((By.CSS_SELECTOR, css)), css).click()
+
+
+def text_of(driver, element_id):
+    return driver.find_element(By.ID, element_id).text.strip()
+
+
+def screenshot(driver, name, height=None):
+    """With ``SCREENSHOT_DIR`` set, save the page there: ``height`` pixels of it, or all of it."""
+    directory = os.environ.get("SCREENSHOT_DIR")
+    if not directory:
+        return
+    pathlib.Path(directory).mkdir(parents=True, exist_ok=True)
+    size = driver.get_window_size()
+    chrome = size["height"] - driver.execute_script("return window.innerHeight")
+    height = height or driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(size["width"], height + chrome)
+    try:
+        driver.save_screenshot(os.path.join(directory, name))
+    finally:
+        driver.set_window_size(size["width"], size["height"])
+
+
+@pytest.fixture
+def festival():
+    """An organizer with a three-day festival: festival passes and day tickets (one variation per day)."""
+    with scopes_disabled():
+        organizer = Organizer.objects.create(name="Riverside Festivals", slug="riverside")
+        event = organizer.events.create(
+            name="Riverside Open Air", slug="openair2030", plugins=PLUGINS, currency="EUR",
+            date_from=datetime(2030, 7, 19, 14, tzinfo=timezone.utc),
+            date_to=datetime(2030, 7, 21, 22, tzinfo=timezone.utc),
+        )
+        event.settings.ticket_secret_generator = "imported_secrets"
+        festival_pass = event.items.create(name="Festival pass", default_price=149, admission=True)
+        day_ticket = event.items.create(name="Day ticket", default_price=59, admission=True)
+        days = {day: day_ticket.variations.create(value=day) for day in ("Friday", "Saturday", "Sunday")}
+        quota = event.quotas.create(name="Tickets", size=None)
+        quota.items.set([festival_pass, day_ticket])
+        quota.variations.set(days.values())
+        user = User.objects.create_user(EMAIL, PASSWORD, fullname="Anna Berger")
+        team = make_team(organizer)
+        team.members.add(user)
+        token = team.tokens.create(name="Box office")
+    return event, festival_pass, day_ticket, days, token
+
+
+def secrets_file():
+    """Rows of the gate vendor's list: passes, day tickets per day, and a few codes for any ticket."""
+    rows = [["Code", "Product", "Variation"]]
+    rows += [[f"RF30-P-{n:04d}", "Festival pass", ""] for n in range(1, 9)]
+    for day in ("Friday", "Saturday", "Sunday"):
+        rows += [[f"RF30-{day[:2].upper()}-{n:03d}", "Day ticket", day] for n in range(1, 5)]
+    rows += [[f"RF30-X-{n:03d}", "", ""] for n in range(1, 4)]
+    return rows
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    return str(path)
+
+
+def sell(event, token, positions):
+    """A paid order through pretix' order API: the ticket secret generator takes the secrets from the pool."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token " + token.token)
+    resp = client.post(f"/api/v1/organizers/{event.organizer.slug}/events/{event.slug}/orders/", {
+        "email": "guest@example.org", "locale": "en", "status": "p", "payment_provider": "manual",
+        "positions": positions,
+    }, format="json")
+    assert resp.status_code == 201, resp.content.decode()
+    return [p["secret"] for p in resp.json()["positions"]]
+
+
+def preview_header(preview):
+    return [cell.text for cell in preview.find_elements(By.CSS_SELECTOR, "thead th")]
+
+
+def upload(driver, path):
+    click(driver, "#pool-import")
+    wait_for(driver, EC.presence_of_element_located((By.CSS_SELECTOR, "input[type=file]")), "the file input")
+    driver.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(path)
+    click(driver, "#upload-submit")
+    return wait_for_id(driver, "import-preview")
+
+
+def test_import_fix_and_export_in_the_browser(browser, festival, tmp_path):
+    event, festival_pass, day_ticket, days, token = festival
+    pool_path = f"/control/event/{event.organizer.slug}/{event.slug}/secrets_import/"
+
+    # log in through pretix' login form
+    browser.get(browser.base_url + "/control/login")
+    wait_for_id(browser, "id_email").send_keys(EMAIL)
+    browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "form.form-signin button[type=submit]").click()
+    wait_for(browser, lambda d: "/control/login" not in d.current_url, "the login")
+
+    # the pool, reached through the event's navigation; pretix' stylesheet is applied
+    browser.get(browser.base_url + f"/control/event/{event.organizer.slug}/{event.slug}/")
+    click(browser, f'#side-menu a[href="{pool_path}"]')
+    wait_for_id(browser, "pool-total")
+    assert (text_of(browser, "pool-total"), text_of(browser, "pool-used"), text_of(browser, "pool-unused")) == (
+        "0", "0", "0")
+    assert browser.find_element(By.ID, "pool-import").value_of_css_property("display") == "inline-block"
+
+    # a file with a typo in line 5: the preview shows it, the import refuses the whole file and names the line
+    rows = secrets_file()
+    broken = [list(row) for row in rows]
+    broken[4][0] = "RF30-P 0004"
+    preview = upload(browser, write_csv(tmp_path / "gate-codes-v1.csv", broken))
+    assert "RF30-P 0004" in preview.text
+    assert preview_header(preview) == ["Line", "Code", "Product", "Variation"]
+
+    # "Update preview" reads the file again with another delimiter and keeps the choice, without errors
+    for delimiter, header in ((";", ["Line", "Code,Product,Variation"]),
+                              (",", ["Line", "Code", "Product", "Variation"])):
+        Select(browser.find_element(By.NAME, "delimiter")).select_by_value(delimiter)
+        click(browser, "#import-refresh")
+        wait_for(browser, EC.staleness_of(preview), "the updated preview")
+        preview = wait_for_id(browser, "import-preview")
+        assert preview_header(preview) == header
+        assert Select(browser.find_element(By.NAME, "delimiter")).first_selected_option.get_attribute("value") == (
+            delimiter)
+        assert not browser.find_elements(By.CSS_SELECTOR, ".has-error, .alert-danger")
+
+    click(browser, "#import-submit")
+    failed = wait_for_id(browser, "import-failed")
+    assert "1 problem" in failed.text
+    errors = browser.find_elements(By.CSS_SELECTOR, "#import-errors tbody tr")
+    assert [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")] for row in errors] == [
+        ["5", "Secret", "RF30-P 0004", "The secret must not contain whitespace."],
+    ]
+    with scopes_disabled():
+        assert not ImportedSecret.objects.filter(event=event).exists()
+
+    # the corrected file: the columns are recognised by their names, the import fills the pool
+    browser.get(browser.base_url + pool_path)
+    preview = upload(browser, write_csv(tmp_path / "gate-codes.csv", rows))
+    assert preview_header(preview) == ["Line", "Code", "Product", "Variation"]
+    assert Select(browser.find_element(By.NAME, "item")).first_selected_option.text == "Product"
+    assert Select(browser.find_element(By.NAME, "variation")).first_selected_option.text == "Variation"
+    screenshot(browser, "import-preview.png")
+    click(browser, "#import-submit")
+    wait_for_id(browser, "pool-total")
+    assert "23 secrets have been imported." in browser.find_element(By.CSS_SELECTOR, ".alert-success").text
+    assert (text_of(browser, "pool-total"), text_of(browser, "pool-used"), text_of(browser, "pool-unused")) == (
+        "23", "0", "23")
+
+    # tickets sold through the API take their secrets from the pool; the page counts them per product and day
+    sold = sell(event, token, [
+        {"item": festival_pass.pk, "price": "149.00"},
+        {"item": festival_pass.pk, "price": "149.00"},
+        {"item": festival_pass.pk, "price": "149.00"},
+        {"item": day_ticket.pk, "variation": days["Friday"].pk, "price": "59.00"},
+        {"item": day_ticket.pk, "variation": days["Friday"].pk, "price": "59.00"},
+        {"item": day_ticket.pk, "variation": days["Saturday"].pk, "price": "59.00"},
+    ])
+    assert sold == ["RF30-P-0001", "RF30-P-0002", "RF30-P-0003", "RF30-FR-001", "RF30-FR-002", "RF30-SA-001"]
+    browser.get(browser.base_url + pool_path)
+    wait_for_id(browser, "pool-summary")
+    assert (text_of(browser, "pool-total"), text_of(browser, "pool-used"), text_of(browser, "pool-unused")) == (
+        "23", "6", "17")
+    summary = [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+               for row in browser.find_elements(By.CSS_SELECTOR, "#pool-summary tbody tr")]
+    assert sorted(summary) == sorted([
+        ["Any product", "", "3", "0", "3"],
+        ["Festival pass", "Any variation", "8", "3", "5"],
+        ["Day ticket", "Friday", "4", "2", "2"],
+        ["Day ticket", "Saturday", "4", "1", "3"],
+        ["Day ticket", "Sunday", "4", "0", "4"],
+    ])
+    # the page down to the tenth secret of the list
+    screenshot(browser, "pool.png", height=browser.execute_script(
+        "return Math.ceil(document.querySelectorAll('#pool-list tbody tr')[9].getBoundingClientRect().bottom"
+        " + window.scrollY)"))
+
+    # the export, as CSV, downloaded by the browser
+    click(browser, "#pool-export")
+    wait_for(browser, EC.presence_of_element_located((By.NAME, "imported_secrets-_format")), "the export form")
+    Select(browser.find_element(By.NAME, "imported_secrets-_format")).select_by_value("default")
+    click(browser, "form[data-asynctask] button.btn-save")
+    exported = browser.downloads / f"{event.slug}_imported_secrets.csv"
+    wait_for(browser, lambda d: exported.exists() and not list(d.downloads.glob("*.crdownload")), "the download")
+    with open(exported, encoding="utf-8-sig", newline="") as f:
+        lines = list(csv.reader(f))
+    assert lines[0][:3] == ["Secret", "Used", "Used at"]
+    assert [line[0] for line in lines[1:]] == [row[0] for row in rows[1:]]
+    with scopes_disabled():
+        order_code = event.orders.get().code
+    assert lines[1][1] == "Yes" and lines[1][6] == order_code and lines[1][-1] == "paid"
+    assert lines[-1][1] == "No" and lines[-1][6] == "" and lines[-1][-1] == ""
+    assert datetime.fromisoformat(lines[1][2]) <= now()
+
+    # no page had a JavaScript error, a blocked resource (Content Security Policy) or a file that failed to load
+    problems = [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert problems == []
