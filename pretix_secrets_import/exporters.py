@@ -74,10 +74,12 @@ class ImportedSecretExporter(ListExporter):
             if not chunk:
                 break
             # pretix keeps ticket secrets unique per organizer (database constraint), canceled tickets included.
+            # Only this event's tickets: a pool secret given explicitly to a ticket of another event must not
+            # show that event's orders to someone who may only read this one.
             tickets = {
                 position.secret: position
                 for position in OrderPosition.all.filter(
-                    organizer_id=self.event.organizer_id, secret__in=[s.secret for s in chunk],
+                    order__event=self.event, secret__in=[s.secret for s in chunk],
                 ).select_related("order", "item", "variation", "subevent")
             }
 

@@ -109,6 +109,8 @@ class AddSecretForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        if self.errors:
+            return data  # a field is already invalid (e.g. the secret too long); the pool rules would only repeat it
         row = {name: int(data[name]) if data.get(name) else None for name in ("item", "variation", "subevent")}
         row["secret"] = data.get("secret")
         cleaned, errors = ImportedSecret.clean_rows(self.event, [row])

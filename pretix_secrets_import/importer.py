@@ -14,6 +14,7 @@ from array import array
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from xml.etree.ElementTree import ParseError
 
 from django.db import transaction
 from django.utils.translation import gettext as _, pgettext
@@ -174,14 +175,23 @@ def _read_xlsx(fileobj, progress):
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
         raise DataImportError(_("The file could not be read as an Excel (XLSX) file: {error}").format(error=e))
     try:
+        if not workbook.worksheets:
+            raise DataImportError(_("The Excel file does not contain any sheet."))
         sheet = workbook.worksheets[0]
-        total = sheet.max_row or 0
-        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-            cells = [_cell_text(v) for v in values]
-            if any(c.strip() for c in cells):
-                yield number, cells
-            if progress and total and number % CHUNK_SIZE == 0:
-                progress(min(number / total, 1.0))
+        total = sheet.max_row or 0  # as the file states it: good enough for the progress bar
+        # Some programs store a wrong sheet size, and read-only mode would stop reading there.
+        sheet.reset_dimensions()
+        number = 0
+        try:
+            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+                cells = [_cell_text(v) for v in values]
+                if any(c.strip() for c in cells):
+                    yield number, cells
+                if progress and total and number % CHUNK_SIZE == 0:
+                    progress(min(number / total, 1.0))
+        except (ParseError, KeyError, ValueError, OSError, zipfile.BadZipFile) as e:
+            raise DataImportError(_("The Excel file is damaged after line {line}: {error}").format(
+                line=number, error=e))
     finally:
         workbook.close()
 

@@ -1,5 +1,6 @@
 import csv
 import io
+import re
 from dataclasses import asdict
 from datetime import timedelta
 
@@ -39,6 +40,7 @@ from .models import ALREADY_IMPORTED, DB_ID_MAX, ImportedSecret
 from .tasks import REPORT_FILENAME, import_secrets
 
 SESSION_SALT = "pretix_secrets_import"
+UPLOAD_TYPE = "application/x-pretix-secrets-import"  # marks our uploads among pretix' cached files
 
 
 class SecretsImportSettings(EventSettingsViewMixin, EventSettingsFormView):
@@ -67,6 +69,13 @@ class SecretsImportSettings(EventSettingsViewMixin, EventSettingsFormView):
 
 POOL_PAGE_SIZE = 50
 ERRORS_SHOWN = 500
+
+
+def _id_param(value):
+    """A database ID from a query or form parameter, or ``None`` for anything else."""
+    if value and re.fullmatch(r"[0-9]{1,19}", value) and int(value) <= DB_ID_MAX:
+        return int(value)
+    return None
 
 
 def _url(event, name, **kwargs):
@@ -124,15 +133,15 @@ class PoolView(PoolMixin, TemplateView):
         pool is (an OFFSET would read all rows before the page).
         """
         get = self.request.GET
-        if get.get("before", "").isdigit():
-            rows = list(qs.filter(id__lt=int(get["before"])).order_by("-id")[:POOL_PAGE_SIZE + 1])[::-1]
+        before, after = _id_param(get.get("before")), _id_param(get.get("after"))
+        if before is not None:
+            rows = list(qs.filter(id__lt=before).order_by("-id")[:POOL_PAGE_SIZE + 1])[::-1]
             has_prev, rows = len(rows) > POOL_PAGE_SIZE, rows[-POOL_PAGE_SIZE:]
             has_next = True
         elif get.get("last"):
             rows = list(qs.order_by("-id")[:POOL_PAGE_SIZE + 1])[::-1]
             has_prev, rows, has_next = len(rows) > POOL_PAGE_SIZE, rows[-POOL_PAGE_SIZE:], False
         else:
-            after = int(get["after"]) if get.get("after", "").isdigit() else None
             page_qs = qs.filter(id__gt=after) if after is not None else qs
             rows = list(page_qs.order_by("id")[:POOL_PAGE_SIZE + 1])
             has_next, rows = len(rows) > POOL_PAGE_SIZE, rows[:POOL_PAGE_SIZE]
@@ -144,7 +153,7 @@ class PoolView(PoolMixin, TemplateView):
         if not used:
             return {}
         positions = OrderPosition.all.filter(
-            organizer_id=event.organizer_id, secret__in=used,
+            order__event=event, secret__in=used,
         ).select_related("order")
         return {p.secret: p for p in positions}
 
@@ -181,7 +190,7 @@ class DeleteSecretsView(PoolWriteMixin, View):
 
     @transaction.atomic
     def post(self, request, *args, **kwargs):
-        ids = [int(pk) for pk in request.POST.getlist("secret") if pk.isdigit() and int(pk) <= DB_ID_MAX]
+        ids = [_id_param(pk) for pk in request.POST.getlist("secret") if _id_param(pk) is not None]
         selected = ImportedSecret.objects.filter(event=request.event, pk__in=ids)
         deleted = list(selected.filter(used=False).select_for_update(of=OF_SELF))
         for secret in deleted:
@@ -229,8 +238,8 @@ class ImportUploadView(PoolWriteMixin, FormView):
     def form_valid(self, form):
         upload = form.cleaned_data["file"]
         cf = CachedFile.objects.create(
-            expires=now() + timedelta(days=1), date=now(), filename=upload.name[-200:],
-            type=upload.content_type or "application/octet-stream", web_download=False,
+            expires=now() + timedelta(days=1), date=now(), filename=upload.name[-200:], type=UPLOAD_TYPE,
+            web_download=False,
         )
         cf.bind_to_session(self.request, SESSION_SALT)
         cf.file.save("secrets-import", upload)
@@ -251,7 +260,9 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
 
     @cached_property
     def file(self):
-        cf = CachedFile.objects.filter(pk=self.kwargs["file"]).first()
+        # Only our own uploads, and only in the session that uploaded them (pretix' check alone lets files pass
+        # that are bound to no session, such as API export results).
+        cf = CachedFile.objects.filter(pk=self.kwargs["file"], type=UPLOAD_TYPE, session_key__isnull=False).first()
         if cf is None or not cf.file or not cf.allowed_for_session(self.request, SESSION_SALT):
             raise Http404(_("This upload has expired. Please upload the file again."))
         return cf
@@ -371,7 +382,8 @@ class ImportReportView(PoolWriteMixin, TemplateView):
 
     @cached_property
     def report(self):
-        cf = CachedFile.objects.filter(pk=self.kwargs["report"], filename=REPORT_FILENAME).first()
+        cf = CachedFile.objects.filter(pk=self.kwargs["report"], filename=REPORT_FILENAME,
+                                       session_key__isnull=False).first()
         if cf is None or not cf.file or not cf.allowed_for_session(self.request, SESSION_SALT):
             raise Http404(_("This report has expired."))
         return cf

@@ -1,6 +1,7 @@
 import io
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
@@ -8,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django_scopes import scopes_disabled
 from openpyxl import Workbook
 
-from pretix.base.models import LogEntry, OrderPosition, User
+from pretix.base.models import CachedFile, LogEntry, OrderPosition, User
 
 from pretix_secrets_import import views
 from pretix_secrets_import.models import ImportedSecret
@@ -272,3 +273,33 @@ def test_import_xlsx_and_rejected_uploads(backend_client, event):
     resp = backend_client.get(process, follow=True)
     assert resp.redirect_chain[-1][0] == pool_url(event, "import/")
     assert "could not be read as an Excel" in resp.content.decode()
+
+
+def test_odd_parameters_are_ignored_not_errors(backend_client, event):
+    add_secret(event, "A")
+    for query in ({"after": "²"}, {"before": "²"}, {"after": "9" * 30}, {"item": "x"}, {"used": "maybe"}):
+        assert backend_client.get(pool_url(event), query).status_code == 200
+    resp = backend_client.post(pool_url(event, "delete"), {"secret": ["²", "9" * 30]}, follow=True)
+    assert "You did not select any secrets." in resp.content.decode()
+    assert pool_rows(event) == [("A", False, None)]
+
+
+def test_add_form_reports_a_too_long_secret_once(backend_client, event):
+    page = backend_client.post(pool_url(event, "add"), {"secret": "X" * 300}).content.decode()
+    assert "at most 255 characters" in page and "must not be empty" not in page
+
+
+def test_pool_page_links_only_tickets_of_this_event(backend_client, event, event2):
+    add_secret(event, "SHARED", used=True)
+    add_ticket(event2, "SHARED")
+    with scopes_disabled():
+        code = OrderPosition.all.get(secret="SHARED").order.code
+    assert code not in backend_client.get(pool_url(event)).content.decode()
+
+
+def test_import_pages_only_open_our_own_uploads(backend_client, event):
+    with scopes_disabled():
+        foreign = CachedFile.objects.create(filename="export.csv", type="text/csv", web_download=True)
+        foreign.file.save("export.csv", ContentFile(b"SECRET-OF-SOMEONE\n"))
+    assert backend_client.get(pool_url(event, f"import/{foreign.id}/")).status_code == 404
+    assert backend_client.get(pool_url(event, f"import/{foreign.id}/report/{foreign.id}/")).status_code == 404

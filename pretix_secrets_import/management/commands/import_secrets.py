@@ -64,6 +64,8 @@ class Command(BaseCommand):
             fmt.encoding = options["encoding"]
         if options["delimiter"]:
             fmt.delimiter = options["delimiter"].replace("\\t", "\t")
+            if len(fmt.delimiter) != 1:
+                raise CommandError("The delimiter must be a single character (\\t for tab).")
         if options["header"] is not None:
             fmt.has_header = options["header"]
         header = preview(f, fmt, lines=0)[0] if fmt.has_header else None
