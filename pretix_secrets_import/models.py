@@ -1,3 +1,5 @@
+import re
+
 from django.core.exceptions import ValidationError
 from django.db import connections, models, router
 from django.db.models import CASCADE, Count, F, Q, Value
@@ -16,6 +18,9 @@ ALREADY_IMPORTED = _("This secret has already been imported for this organizer."
 REPEATED = _("This secret appears more than once in your input (first in {label}).")
 
 
+WHITESPACE = re.compile(r"\s")  # the same characters as str.isspace(), checked in C: a file import checks millions
+
+
 def validate_secret(value):
     """The format rule for one secret; uniqueness is checked set-based in ImportedSecret.clean_rows."""
     if not isinstance(value, str) or not value:
@@ -25,7 +30,7 @@ def validate_secret(value):
             _("The secret must not be longer than %(max)s characters."),
             code="max_length", params={"max": SECRET_MAX_LENGTH},
         )
-    if any(c.isspace() for c in value):
+    if WHITESPACE.search(value):
         raise ValidationError(_("The secret must not contain whitespace."), code="whitespace")
     if not value.isprintable():
         raise ValidationError(_("The secret must only contain printable characters."), code="unprintable")
