@@ -11,7 +11,8 @@ LOCALE_DIR := pretix_secrets_import/locale
 # Compiled translations: built from the .po files (not kept in git), as pretix-plugin-build does for a package.
 MO_FILES := $(patsubst %.po,%.mo,$(wildcard $(LOCALE_DIR)/*/LC_MESSAGES/django.po))
 
-.PHONY: demo install install-dev browser test test-pg screenshots lint migrations-check messages compilemessages clean
+.PHONY: demo install install-dev browser test test-pg screenshots lint migrations-check messages compilemessages clean \
+	bench bench-pg
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -60,13 +61,22 @@ screenshots: $(VENV)/.installed-dev browser $(MO_FILES)
 	SCREENSHOT_DIR=docs/screenshots $(PY) -m pytest -q tests/test_browser.py
 
 lint: $(VENV)/.installed-dev
-	$(PY) -m flake8 pretix_secrets_import tests demo
-	$(PY) -m isort --check-only --diff pretix_secrets_import tests demo
+	$(PY) -m flake8 pretix_secrets_import tests demo bench
+	$(PY) -m isort --check-only --diff pretix_secrets_import tests demo bench
 
 migrations-check: $(VENV)/.installed-dev
 	@rm -f $(DEV_CONFIG)
 	@$(MAKE) --no-print-directory $(DEV_CONFIG)
 	PRETIX_CONFIG_FILE=$(DEV_CONFIG) $(PY) -m pretix makemigrations --check --dry-run pretix_secrets_import
+
+# Benchmarks (BENCHMARKS.md): a throwaway pretix on SQLite (a temporary directory) or PostgreSQL (database
+# bench_secrets_import, dropped and recreated). BENCH_SIZE=smoke for a quick run; BENCH_ARGS=--strict fails on a miss.
+BENCH_SIZE ?= full
+bench: $(VENV)/.installed $(MO_FILES)
+	BENCH_SIZE=$(BENCH_SIZE) $(PY) bench/run.py --db sqlite $(BENCH_ARGS)
+
+bench-pg: $(VENV)/.installed $(MO_FILES)
+	BENCH_SIZE=$(BENCH_SIZE) $(PY) bench/run.py --db postgresql $(BENCH_ARGS)
 
 # Translations: `make messages` updates every .po file from the sources (new strings come in untranslated, strings
 # no longer used go) and compiles them. A new language: mkdir -p $(LOCALE_DIR)/<code>/LC_MESSAGES, then make messages.

@@ -1,0 +1,564 @@
+"""
+Benchmark harness for pretix-secrets-import (issue 5): ``make bench`` (SQLite) and ``make bench-pg`` (PostgreSQL).
+
+Sets up a real pretix with its own throwaway database and configuration (DEBUG off), runs every scenario as an A/B
+comparison within the same run (repetitions interleaved A B B A ...), prints a table and writes
+``bench/results-<db>.json``. Requests go in-process through Django's test client / DRF's APIClient (the full
+middleware, authentication, DRF and pretix stack, without a socket).
+
+    python bench/run.py --db sqlite|postgresql [--size full|smoke] [--strict]
+
+The size also comes from BENCH_SIZE. Exits non-zero on a crash; on a missed target only with --strict.
+"""
+import argparse
+import csv
+import io
+import json
+import math
+import multiprocessing
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+PG_DB = "bench_secrets_import"
+ORGA = "bench"
+
+SIZES = {
+    "full": dict(
+        alloc_rounds=10, alloc_batch=25, pool_small=1_000, pool_big=1_000_000, list_reps=10, bulk_reps=5,
+        bulk_n=500, import_lines=1_000_000, import_reps=2, sales_rounds=3, sales_per_client=15, sales_clients=8,
+    ),
+    "smoke": dict(
+        alloc_rounds=2, alloc_batch=3, pool_small=100, pool_big=1_000, list_reps=2, bulk_reps=1,
+        bulk_n=50, import_lines=2_000, import_reps=1, sales_rounds=1, sales_per_client=2, sales_clients=8,
+    ),
+}
+
+# id: (metric, A label, B label, how the ratio is formed, comparison, target)
+TARGETS = {
+    "alloc": ("s/order", "random", "imported_secrets", "B/A time", "<=", 1.10),
+    "alloc-scale": ("s/order", "pool 1k", "pool 1M", "B/A time", "<=", 1.10),
+    "sales-pg": ("orders/s", "random", "imported_secrets", "B/A rate", ">=", 0.90),
+    "bulk-api": ("items/s", "vouchers batch_create", "secrets bulk_create", "B/A rate", ">=", 20.0),
+    "import-time": ("s", "raw insert", "import_secrets", "B/A time", "<=", 2.0),
+    "import-rss": ("MB", "limit", "import_secrets peak RSS", "B (MB)", "<=", 300.0),
+}
+for _name in ("api page 1", "api last page", "backend page 1", "backend last page"):
+    TARGETS["list " + _name] = ("s/request", "pool 1k", "pool 1M", "B/A time", "<=", 3.0)
+
+
+def log(*args):
+    print(time.strftime("%H:%M:%S"), *args, flush=True)
+
+
+# --- setup: config, database, migrations -----------------------------------------------------------------------------
+
+def write_config(db, datadir):
+    if db == "sqlite":
+        database = f"backend=sqlite3\nname={datadir}/db.sqlite3\n"
+    else:
+        database = f"backend=postgresql\nname={PG_DB}\nuser=postgres\nhost=127.0.0.1\nport=5432\n"
+    path = os.path.join(datadir, "pretix.cfg")
+    with open(path, "w") as f:
+        f.write(
+            "# written by bench/run.py\n[pretix]\ninstance_name=bench\nurl=http://127.0.0.1\ncurrency=EUR\n"
+            f"datadir={datadir}\n\n[database]\n{database}\n[django]\ndebug=off\n\n"
+            "[mail]\nfrom=bench@localhost\nhost=127.0.0.1\nport=1\n"
+        )
+    return path
+
+
+def recreate_pg_database():
+    import psycopg2
+    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
+        cur.execute(f"CREATE DATABASE {PG_DB}")
+    conn.close()
+
+
+def pretix_env(config):
+    env = dict(os.environ, PRETIX_CONFIG_FILE=config)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    return env
+
+
+def timed_command(config, *args):
+    """Run ``python -m pretix ARGS`` under /usr/bin/time -v: (seconds, peak RSS in MB, stdout)."""
+    cmd = [sys.executable, "-m", "pretix", *args]
+    wrapped = ["/usr/bin/time", "-v", *cmd] if os.path.exists("/usr/bin/time") else cmd
+    t = time.perf_counter()
+    proc = subprocess.run(wrapped, env=pretix_env(config), capture_output=True, text=True)
+    elapsed = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    rss = int(m.group(1)) / 1024 if m else None
+    return elapsed, rss, proc.stdout
+
+
+# --- helpers ---------------------------------------------------------------------------------------------------------
+
+def median(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def interleaved(rounds, a, b):
+    """A B, B A, A B, ...: each side goes first equally often."""
+    for r in range(rounds):
+        yield r, ((a, b) if r % 2 == 0 else (b, a))
+
+
+class Bench:
+    def __init__(self, db, size, datadir):
+        self.db, self.size, self.datadir = db, size, datadir
+        self.p = dict(SIZES[size])
+        # BENCH_OVERRIDE="alloc_rounds=2,alloc_batch=5": change single sizes, e.g. to investigate one scenario
+        for item in filter(None, os.environ.get("BENCH_OVERRIDE", "").split(",")):
+            key, value = item.split("=")
+            self.p[key.strip()] = int(value)
+        self.results = []
+        self.context = {}
+
+    # ----- data
+    def setup_base(self):
+        from django.contrib.auth.hashers import make_password
+        from django_scopes import scopes_disabled
+
+        from pretix.base.models import Organizer, Team, User
+        with scopes_disabled():
+            self.organizer = Organizer.objects.create(slug=ORGA, name="Bench")
+            self.user = User.objects.create(email="bench@localhost", password=make_password("bench"))
+            team = Team.objects.create(organizer=self.organizer, name="All", all_events=True,
+                                       all_event_permissions=True, all_organizer_permissions=True)
+            team.members.add(self.user)
+            self.token = team.tokens.create(name="bench").token
+
+    def make_event(self, slug, generator):
+        from django_scopes import scopes_disabled
+
+        from pretix.base.models import Event
+        with scopes_disabled():
+            event = Event.objects.create(
+                organizer=self.organizer, slug=slug, name=slug, currency="EUR", live=True,
+                plugins="pretix.plugins.banktransfer,pretix_secrets_import",
+                date_from=datetime(2030, 12, 27, 10, tzinfo=timezone.utc),
+            )
+            event.settings.ticket_secret_generator = generator
+            item = event.items.create(name="Ticket", default_price=0, admission=True)
+            event.quotas.create(name="All", size=None).items.add(item)
+            event.bench_item = item
+        return event
+
+    def fill(self, event, prefix, count):
+        """``count`` unused, unrestricted secrets, inserted with raw SQL in batches."""
+        from django.db import transaction
+        for start in range(0, count, 100_000):
+            n = min(100_000, count - start)
+            with transaction.atomic():
+                self.raw_insert(event, (f"{prefix}-{i:08d}" for i in range(start, start + n)))
+        from django.db import connection
+        if connection.vendor == "postgresql" and not os.environ.get("BENCH_NO_ANALYZE"):
+            # This server runs with autovacuum off; a production server would have analyzed the table by now.
+            from pretix_secrets_import.models import ImportedSecret
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {ImportedSecret._meta.db_table}")
+
+    def raw_insert(self, event, secrets):
+        """The baseline: executemany (SQLite) / COPY (PostgreSQL) straight into the plugin's table."""
+        from django.db import connection
+        from django.utils.timezone import now
+
+        from pretix_secrets_import.models import ImportedSecret
+        table = ImportedSecret._meta.db_table
+        cols = ("organizer_id", "event_id", "secret", "used", "used_at", "item_id", "variation_id", "subevent_id",
+                "created", "modified")
+        ts = ImportedSecret._meta.get_field("created").get_db_prep_save(now(), connection)
+        org, ev = event.organizer_id, event.pk
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                buf = io.StringIO()
+                head = f"{org}\t{ev}\t"
+                tail = f"\tf\t\\N\t\\N\t\\N\t\\N\t{ts}\t{ts}\n"
+                buf.writelines(head + s + tail for s in secrets)
+                buf.seek(0)
+                cursor.cursor.copy_expert(f"COPY {table} ({', '.join(cols)}) FROM STDIN", buf)
+            else:
+                sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(['?'] * len(cols))})"
+                cursor.cursor.executemany(sql, ((org, ev, s, False, None, None, None, None, ts, ts)
+                                                for s in secrets))
+
+    # ----- clients
+    def api_client(self):
+        from rest_framework.test import APIClient
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION="Token " + self.token)
+        return client
+
+    def order(self, client, event):
+        r = client.post(f"/api/v1/organizers/{ORGA}/events/{event.slug}/orders/", {
+            "email": "buyer@example.org", "locale": "en", "sales_channel": "web", "payment_provider": "free",
+            "positions": [{"item": event.bench_item.pk, "price": "0.00"}],
+        }, format="json")
+        if r.status_code != 201:
+            raise RuntimeError(f"order on {event.slug}: {r.status_code} {r.content[:500]!r}")
+        return r.json()["positions"][0]["secret"]
+
+    def add(self, sid, a, b, ratio, details=None):
+        metric, a_label, b_label, how, op, target = TARGETS[sid]
+        ok = ratio <= target if op == "<=" else ratio >= target
+        if math.isnan(ratio):
+            ok = False
+        row = dict(id=sid, metric=metric, a_label=a_label, a=a, b_label=b_label, b=b, ratio=ratio, ratio_of=how,
+                   target=f"{op} {target:g}", status="met" if ok else "MISSED", details=details or {})
+        self.results.append(row)
+        log(f"{sid}: A={a:.4g} B={b:.4g} ratio={ratio:.3f} target {op} {target:g} -> {row['status']}")
+
+    def skip(self, sid, reason):
+        metric, a_label, b_label, how, op, target = TARGETS[sid]
+        self.results.append(dict(id=sid, metric=metric, a_label=a_label, a=None, b_label=b_label, b=None,
+                                 ratio=None, ratio_of=how, target=f"{op} {target:g}", status="skipped",
+                                 details={"reason": reason}))
+        log(f"{sid}: skipped ({reason})")
+
+    # ----- scenarios
+    def alloc_ab(self, sid, event_a, event_b, check_b_prefix):
+        p = self.p
+        client = self.api_client()
+        for ev in (event_a, event_b):  # warm-up
+            self.order(client, ev)
+        times = {event_a.slug: [], event_b.slug: []}
+        for _r, pair in interleaved(p["alloc_rounds"], event_a, event_b):
+            for ev in pair:
+                t = time.perf_counter()
+                for _ in range(p["alloc_batch"]):
+                    secret = self.order(client, ev)
+                times[ev.slug].append((time.perf_counter() - t) / p["alloc_batch"])
+                if ev is event_b and check_b_prefix and not secret.startswith(check_b_prefix):
+                    raise RuntimeError(f"{ev.slug} handed out {secret!r}, not a pool secret")
+        a, b = median(times[event_a.slug]), median(times[event_b.slug])
+        ratios = [y / x for x, y in zip(times[event_a.slug], times[event_b.slug])]
+        self.add(sid, a, b, b / a, dict(
+            rounds=p["alloc_rounds"], orders_per_round=p["alloc_batch"], a_times=times[event_a.slug],
+            b_times=times[event_b.slug], ratio_of_sums=sum(times[event_b.slug]) / sum(times[event_a.slug]),
+            per_round_ratios=ratios,
+        ))
+
+    def bench_alloc(self):
+        need = self.p["alloc_rounds"] * self.p["alloc_batch"] + 10
+        rand = self.make_event("alloc-random", "random")
+        pool = self.make_event("alloc-pool", "imported_secrets")
+        self.fill(pool, "ALLOC", self.p["pool_small"] + need)
+        self.alloc_ab("alloc", rand, pool, "ALLOC-")
+
+    def bench_alloc_scale(self):
+        need = self.p["alloc_rounds"] * self.p["alloc_batch"] + 10
+        self.small = self.make_event("pool-small", "imported_secrets")
+        self.big = self.make_event("pool-big", "imported_secrets")
+        t = time.perf_counter()
+        self.fill(self.small, "SMALL", self.p["pool_small"] + need)
+        self.fill(self.big, "BIG", self.p["pool_big"] + need)
+        self.context["fill_big_pool_s"] = time.perf_counter() - t
+        log(f"filled pools: {self.p['pool_small'] + need} and {self.p['pool_big'] + need} secrets "
+            f"in {self.context['fill_big_pool_s']:.1f} s")
+        self.alloc_ab("alloc-scale", self.small, self.big, "BIG-")
+
+    def bench_list(self):
+        from django.test import Client
+        from django_scopes import scopes_disabled
+
+        from pretix_secrets_import.models import ImportedSecret
+        api = self.api_client()
+        backend = Client()
+        backend.force_login(self.user)
+        targets = {}
+        counts = {}
+        for ev in (self.small, self.big):
+            with scopes_disabled():
+                counts[ev.slug] = ImportedSecret.objects.filter(event=ev).count()
+            base = f"/api/v1/organizers/{ORGA}/events/{ev.slug}/imported_secrets/"
+            last = max(1, math.ceil(counts[ev.slug] / 50))
+            pool = f"/control/event/{ORGA}/{ev.slug}/secrets_import/"
+            targets[ev.slug] = {
+                "list api page 1": (api, base + "?page=1"),
+                "list api last page": (api, f"{base}?page={last}"),
+                "list backend page 1": (backend, pool),
+                "list backend last page": (backend, pool + "?last=1"),
+            }
+        for sid in targets[self.small.slug]:
+            times = {self.small.slug: [], self.big.slug: []}
+            for ev in (self.small, self.big):  # warm-up
+                client, url = targets[ev.slug][sid]
+                r = client.get(url)
+                if r.status_code != 200:
+                    raise RuntimeError(f"GET {url}: {r.status_code} {r.content[:300]!r}")
+            for _r, pair in interleaved(self.p["list_reps"], self.small, self.big):
+                for ev in pair:
+                    client, url = targets[ev.slug][sid]
+                    t = time.perf_counter()
+                    r = client.get(url)
+                    times[ev.slug].append(time.perf_counter() - t)
+                    if r.status_code != 200:
+                        raise RuntimeError(f"GET {url}: {r.status_code}")
+            a, b = median(times[self.small.slug]), median(times[self.big.slug])
+            self.add(sid, a, b, b / a, dict(
+                counts=counts, urls={k: v[sid][1] for k, v in targets.items()},
+                a_times=times[self.small.slug], b_times=times[self.big.slug],
+            ))
+
+    def bench_bulk(self):
+        event = self.make_event("bulk", "imported_secrets")
+        client = self.api_client()
+        base = f"/api/v1/organizers/{ORGA}/events/{event.slug}/"
+        n = self.p["bulk_n"]
+        rates = {"v": [], "s": []}
+
+        def run(kind, rep):
+            if kind == "s":
+                url, body = base + "imported_secrets/bulk_create/", [
+                    {"secret": f"BULK{rep}-{i:05d}"} for i in range(n)]
+            else:
+                url, body = base + "vouchers/batch_create/", [
+                    {"code": f"VOUCHER{rep}X{i:05d}", "max_usages": 1, "item": event.bench_item.pk,
+                     "price_mode": "none", "value": "0.00"} for i in range(n)]
+            t = time.perf_counter()
+            r = client.post(url, body, format="json")
+            elapsed = time.perf_counter() - t
+            if r.status_code != 201 or len(r.json()) != n:
+                raise RuntimeError(f"POST {url}: {r.status_code} {r.content[:500]!r}")
+            return n / elapsed
+
+        run("s", "w")  # warm-up
+        run("v", "w")
+        for rep, pair in interleaved(self.p["bulk_reps"], "v", "s"):
+            for kind in pair:
+                rates[kind].append(run(kind, rep))
+        a, b = median(rates["v"]), median(rates["s"])
+        self.add("bulk-api", a, b, b / a, dict(batch=n, voucher_rates=rates["v"], secret_rates=rates["s"]))
+
+    def bench_import(self, config):
+        from django.db import connection, transaction
+        lines = self.p["import_lines"]
+        tmp = os.path.join(self.datadir, "import")
+        os.makedirs(tmp, exist_ok=True)
+        noop_s, noop_rss, _ = timed_command(config, "noop")
+        self.context["noop_s"], self.context["noop_rss_mb"] = noop_s, noop_rss
+        log(f"python -m pretix noop: {noop_s:.1f} s, peak RSS {noop_rss} MB")
+        raw_times, imp_times, rss = [], [], []
+        for rep, pair in interleaved(self.p["import_reps"], "raw", "import"):
+            for kind in pair:
+                event = self.make_event(f"import-{kind}-{rep}", "imported_secrets")
+                path = os.path.join(tmp, f"{kind}-{rep}.csv")
+                with open(path, "w", newline="") as f:
+                    w = csv.writer(f)
+                    w.writerows([f"I{rep}{kind[0].upper()}-{i:08d}"] for i in range(lines))
+                connection.close()
+                if kind == "raw":
+                    t = time.perf_counter()
+                    with open(path, newline="") as f, transaction.atomic():
+                        self.raw_insert(event, (row[0].strip() for row in csv.reader(f)))
+                    raw_times.append(time.perf_counter() - t)
+                    log(f"raw insert of {lines} rows: {raw_times[-1]:.1f} s")
+                else:
+                    elapsed, peak, out = timed_command(config, "import_secrets", ORGA, event.slug, path, "--no-header")
+                    imp_times.append(elapsed)
+                    rss.append(peak)
+                    log(f"import_secrets of {lines} lines: {elapsed:.1f} s, peak RSS {peak} MB: {out.strip()}")
+                from django_scopes import scopes_disabled
+
+                from pretix_secrets_import.models import ImportedSecret
+                with scopes_disabled():
+                    stored = ImportedSecret.objects.filter(event=event).count()
+                if stored != lines:
+                    raise RuntimeError(f"{kind}: {stored} rows stored, expected {lines}")
+                os.unlink(path)
+        a, b = median(raw_times), median(imp_times)
+        self.add("import-time", a, b, b / a, dict(
+            lines=lines, raw_times=raw_times, import_times=imp_times, noop_s=noop_s,
+            ratio_without_startup=(b - noop_s) / a,
+            note="import time is the wall time of the `python -m pretix import_secrets` process, start-up included",
+        ))
+        peak = max(rss) if all(rss) else float("nan")
+        self.add("import-rss", 300.0, peak, peak, dict(peak_rss_mb=rss, noop_rss_mb=noop_rss))
+
+    def bench_sales(self):
+        if self.db != "postgresql":
+            self.skip("sales-pg", "PostgreSQL only")
+            return
+        p = self.p
+        need = p["sales_rounds"] * p["sales_clients"] * p["sales_per_client"] + 50
+        rand = self.make_event("sales-random", "random")
+        pool = self.make_event("sales-pool", "imported_secrets")
+        self.fill(pool, "SALES", self.p["pool_small"] + need)
+        client = self.api_client()
+        for ev in (rand, pool):
+            self.order(client, ev)
+        rates = {rand.slug: [], pool.slug: []}
+        ctx = multiprocessing.get_context("fork")
+        for _r, pair in interleaved(p["sales_rounds"], rand, pool):
+            for ev in pair:
+                rates[ev.slug].append(self._sales_round(ctx, ev))
+                log(f"sales {ev.slug}: {rates[ev.slug][-1]:.1f} orders/s")
+        a, b = median(rates[rand.slug]), median(rates[pool.slug])
+        self.add("sales-pg", a, b, b / a, dict(
+            clients=p["sales_clients"], orders_per_client=p["sales_per_client"], rounds=p["sales_rounds"],
+            random_rates=rates[rand.slug], pool_rates=rates[pool.slug],
+            note="8 forked processes, each with its own database connection",
+        ))
+
+    def _sales_round(self, ctx, event):
+        from django.db import connections
+        connections.close_all()
+        go = ctx.Event()
+        results = ctx.Queue()
+        n = self.p["sales_per_client"]
+
+        def worker():
+            try:
+                client = self.api_client()
+                go.wait()
+                for _ in range(n):
+                    self.order(client, event)
+                results.put(("ok", time.monotonic()))
+            except Exception as e:  # reported to the parent
+                results.put(("error", repr(e)))
+            finally:
+                connections.close_all()
+
+        procs = [ctx.Process(target=worker) for _ in range(self.p["sales_clients"])]
+        for proc in procs:
+            proc.start()
+        time.sleep(0.5)
+        start = time.monotonic()
+        go.set()
+        ends = [results.get(timeout=600) for _ in procs]
+        for proc in procs:
+            proc.join()
+        errors = [e for status, e in ends if status != "ok"]
+        if errors:
+            raise RuntimeError(f"sales worker failed: {errors[0]}")
+        return n * len(procs) / (max(t for _s, t in ends) - start)
+
+
+# --- output ----------------------------------------------------------------------------------------------------------
+
+def fmt(value):
+    if value is None:
+        return "-"
+    if isinstance(value, float) and math.isnan(value):
+        return "nan"
+    return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.0f}"
+
+
+def table(results):
+    head = ("scenario", "metric", "A", "A value", "B", "B value", "ratio", "target", "status")
+    rows = [(r["id"], r["metric"], r["a_label"], fmt(r["a"]), r["b_label"], fmt(r["b"]),
+             "-" if r["ratio"] is None else f"{r['ratio']:.3f}", r["target"], r["status"]) for r in results]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    lines = ["| " + " | ".join(str(x).ljust(w) for x, w in zip(row, widths)) + " |" for row in [head] + rows]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--size", choices=tuple(SIZES), default=os.environ.get("BENCH_SIZE") or "full")
+    parser.add_argument("--strict", action="store_true", help="exit with status 2 if a target is missed")
+    parser.add_argument("--only", help="comma-separated scenarios: alloc,scale,list,bulk,import,sales")
+    parser.add_argument("--keep", action="store_true", help="keep the data directory (and database)")
+    args = parser.parse_args()
+    started = time.time()
+
+    datadir = tempfile.mkdtemp(prefix=f"bench-{args.db}-")
+    config = write_config(args.db, datadir)
+    log(f"database {args.db}, size {args.size}, data in {datadir}")
+    if args.db == "postgresql":
+        recreate_pg_database()
+    t = time.perf_counter()
+    timed_command(config, "migrate", "--noinput", "-v", "0")
+    log(f"migrated in {time.perf_counter() - t:.0f} s")
+
+    os.environ["PRETIX_CONFIG_FILE"] = config
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench_settings"
+    sys.path.insert(0, HERE)
+    import django
+    django.setup()
+    import logging
+    for name in ("celery", "pretix", "django"):  # pretix logs every eager task at INFO without DEBUG
+        logging.getLogger(name).setLevel(logging.WARNING)
+    from django.conf import settings
+    from django_scopes import scopes_disabled
+    assert not settings.DEBUG
+
+    bench = Bench(args.db, args.size, datadir)
+    from django.db import connection
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT version()" if args.db == "postgresql" else "SELECT sqlite_version()")
+        bench.context["db_version"] = cursor.fetchone()[0]
+    only = set(args.only.split(",")) if args.only else None
+    try:
+        with scopes_disabled():
+            bench.setup_base()
+            steps = [("alloc", bench.bench_alloc), ("scale", bench.bench_alloc_scale), ("list", bench.bench_list),
+                     ("bulk", bench.bench_bulk), ("sales", bench.bench_sales), ("import", lambda: bench.bench_import(
+                         config))]
+            for name, step in steps:
+                if only and name not in only and not (name == "list" and "scale" in only):
+                    continue
+                log(f"--- {name}")
+                step()
+    finally:
+        from django.db import connections
+        connections.close_all()
+        if not args.keep:
+            shutil.rmtree(datadir, ignore_errors=True)
+            if args.db == "postgresql":
+                recreate_pg_database_drop()
+
+    out = dict(
+        db=args.db, size=args.size, sizes=bench.p, date=datetime.now(timezone.utc).isoformat(),
+        duration_s=time.time() - started, machine=dict(
+            nproc=os.cpu_count(), platform=platform.platform(), python=platform.python_version(),
+            db_version=bench.context.get("db_version"),
+        ),
+        client="in-process (DRF APIClient / Django test Client), no socket",
+        context=bench.context, results=bench.results,
+        missed=[r["id"] for r in bench.results if r["status"] == "MISSED"],
+    )
+    path = os.path.join(HERE, f"results-{args.db}.json")
+    with open(path, "w") as f:
+        json.dump(out, f, indent=2, default=str)
+    print()
+    print(table(bench.results))
+    print()
+    if out["missed"]:
+        print("MISSED targets:", ", ".join(out["missed"]))
+    else:
+        print("All targets met.")
+    print(f"Results written to {os.path.relpath(path, ROOT)}; took {out['duration_s']:.0f} s")
+    if args.strict and out["missed"]:
+        sys.exit(2)
+
+
+def recreate_pg_database_drop():
+    import psycopg2
+    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
+    conn.close()
+
+
+if __name__ == "__main__":
+    main()
