@@ -40,7 +40,7 @@ def group_of(obj) -> dict:
 
 def unused_count(event, group: dict, limit: int) -> int:
     """The group's unused secrets, counted only up to ``limit``."""
-    return ImportedSecret.objects.filter(event=event, used=False, **group).values("pk")[:limit].count()
+    return ImportedSecret.unused_in_group(event, **group).values("pk")[:limit].count()
 
 
 class _PendingChecks:

@@ -122,7 +122,7 @@ def allocate_secret(event, item, variation=None, subevent=None):
         while True:
             # Lock only the row we take; rows that concurrent orders have locked are skipped, not waited for.
             row = (
-                ImportedSecret.objects.filter(event=event, used=False, **tier)
+                ImportedSecret.unused_in_group(event, **tier)
                 .order_by("id")
                 .select_for_update(skip_locked=True, of=OF_SELF)
                 .only("pk", "secret")

@@ -83,6 +83,10 @@ def _pk(value):
     return getattr(value, "pk", value)
 
 
+def _or_zero(field):
+    return Coalesce(field, Value(0), output_field=models.BigIntegerField())
+
+
 class ImportedSecret(LoggedModel):
     """
     One entry of an event's pool of imported ticket secrets.
@@ -127,9 +131,11 @@ class ImportedSecret(LoggedModel):
             models.UniqueConstraint(fields=["organizer", "secret"], name="importedsecret_organizer_secret_uniq"),
         ]
         indexes = [
-            # Allocation: the first unused secret of an event for an exact restriction, in import order.
+            # Allocation: the first unused secret of an event for an exact restriction, in import order. NULL
+            # ("any") is indexed as 0 so that every restriction is an equality: PostgreSQL cannot read the index in
+            # id order after "IS NULL" conditions and would sort all unused secrets of the group instead.
             models.Index(
-                fields=["event", "item", "variation", "subevent", "id"],
+                F("event"), _or_zero("item"), _or_zero("variation"), _or_zero("subevent"), F("id"),
                 condition=Q(used=False),
                 name="importedsecret_alloc_idx",
             ),
@@ -140,6 +146,16 @@ class ImportedSecret(LoggedModel):
 
     def __str__(self):
         return self.secret
+
+    @classmethod
+    def unused_in_group(cls, event: Event, item_id=None, variation_id=None, subevent_id=None):
+        """The unused secrets of one restriction group (``None`` = any), in the shape the allocation index serves."""
+        return cls.objects.alias(
+            group_item=_or_zero("item"), group_variation=_or_zero("variation"), group_subevent=_or_zero("subevent"),
+        ).filter(
+            event=event, used=False,
+            group_item=item_id or 0, group_variation=variation_id or 0, group_subevent=subevent_id or 0,
+        )
 
     @classmethod
     def summary(cls, event: Event):
@@ -326,10 +342,6 @@ class ImportedSecret(LoggedModel):
             self.used_at = now()
         for field, value in row.items():
             setattr(self, field, value)
-
-
-def _or_zero(field):
-    return Coalesce(field, Value(0), output_field=models.BigIntegerField())
 
 
 class PoolAlert(models.Model):
