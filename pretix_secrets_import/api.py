@@ -1,4 +1,5 @@
 from django import forms
+from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from django_filters.rest_framework import (
@@ -10,7 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from pretix.api.pagination import TotalOrderingFilter
+from pretix.api.pagination import Pagination, TotalOrderingFilter
 from pretix.helpers import OF_SELF
 
 from .models import ALREADY_IMPORTED, DB_ID_MAX, ImportedSecret
@@ -116,6 +117,36 @@ with scopes_disabled():
             fields = ["secret", "used", "item", "variation", "subevent"]
 
 
+class PoolPaginator(Paginator):
+    """
+    Page numbers as in every pretix list, at a cost that does not grow with the pool for the first and the last
+    pages: the count comes from the pool's counters when the view knows it, and a page in the second half is read
+    from the end of the ordering backwards (OFFSET from the nearer end). Pages in the middle still cost their offset.
+    """
+
+    def __init__(self, object_list, per_page, known_count=None):
+        super().__init__(object_list, per_page)
+        if known_count is not None:
+            self.count = known_count  # replaces the cached_property, which would run COUNT(*)
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = min(bottom + self.per_page, self.count)
+        if bottom > self.count // 2 and self.object_list.ordered:
+            rows = list(self.object_list.reverse()[self.count - top:self.count - bottom])[::-1]
+        else:
+            rows = self.object_list[bottom:top]
+        return self._get_page(rows, number, self)
+
+
+class PoolPagination(Pagination):
+    known_count = None
+
+    def django_paginator_class(self, object_list, per_page):
+        return PoolPaginator(object_list, per_page, known_count=self.known_count)
+
+
 class ImportedSecretViewSet(viewsets.ModelViewSet):
     serializer_class = ImportedSecretSerializer
     queryset = ImportedSecret.objects.none()
@@ -123,6 +154,7 @@ class ImportedSecretViewSet(viewsets.ModelViewSet):
     filterset_class = ImportedSecretFilter
     ordering = ("id",)
     ordering_fields = ("id", "secret", "used")
+    pagination_class = PoolPagination
     # Same permissions as pretix' own revoked/blocked ticket secret endpoints
     permission = "event.orders:read"
     write_permission = "event.orders:write"
@@ -138,6 +170,21 @@ class ImportedSecretViewSet(viewsets.ModelViewSet):
             # Lock the row so that ticket allocation cannot use it while it is changed or deleted.
             qs = qs.select_for_update(of=OF_SELF)
         return qs
+
+    def paginate_queryset(self, queryset):
+        self.paginator.known_count = self._count_from_summary()
+        return super().paginate_queryset(queryset)
+
+    def _count_from_summary(self):
+        """The number of rows the list's filters match, from the pool's counters; ``None`` for a secret lookup."""
+        filters = ImportedSecretFilter(self.request.query_params, queryset=self.queryset)
+        if not filters.is_valid() or filters.form.cleaned_data.get("secret"):
+            return None  # an exact secret matches at most one row, counted through the unique index
+        data = filters.form.cleaned_data
+        return ImportedSecret.count(
+            self.request.event, used=data.get("used"), item=data.get("item"), variation=data.get("variation"),
+            subevent=data.get("subevent"),
+        )
 
     def get_serializer_context(self):
         ctx = super().get_serializer_context()

@@ -75,6 +75,17 @@ class PoolFilterForm(forms.Form):
         else:
             del self.fields["subevent"]
 
+    def count_filters(self):
+        """The filters as arguments of ``ImportedSecret.count``; ``None`` for a search, which the counters can't answer."""
+        data = self.cleaned_data
+        if data.get("search", "").strip():
+            return None
+        return {
+            "used": {"yes": True, "no": False}.get(data.get("used")),
+            **{name: (0 if data.get(name) == "none" else int(data[name]) if data.get(name) else None)
+               for name in ("item", "subevent")},
+        }
+
     def filter(self, qs):
         data = self.cleaned_data
         if data.get("search"):

@@ -7,7 +7,7 @@ from django_scopes import scopes_disabled
 from rest_framework import serializers
 
 from pretix.base.logentrytypes import EventLogEntryType, log_entry_types
-from pretix.base.models import Event_SettingsStore, LogEntry
+from pretix.base.models import Event, Event_SettingsStore, LogEntry
 from pretix.base.settings import settings_hierarkey
 from pretix.base.signals import (
     api_event_settings_fields, event_copy_data, event_live_issues,
@@ -25,7 +25,7 @@ from .generator import (
     WHEN_EMPTY_CHOICES, WHEN_EMPTY_REFUSE, ImportedSecretGenerator,
     cap_quota_availability, uses_pool,
 )
-from .models import DB_ID_MAX, ImportedSecret
+from .models import DB_ID_MAX, ImportedSecret, PoolCount
 from .order_import import PoolCheckColumn
 
 # Products whose tickets draw from the pool; empty means "all admission products".
@@ -127,6 +127,12 @@ def rearm_after_threshold_change(sender, instance, **kwargs):
     # pretix' settings form and settings API only write a setting that changed.
     if instance.key == "secrets_import_low_threshold":
         alerts.rearm_all(instance.object_id)
+
+
+@receiver(post_delete, sender=Event, dispatch_uid="secrets_import_drop_counts")
+def drop_counts(sender, instance, **kwargs):
+    # PoolCount has no foreign key to the event: deleting the event's secrets adds rows to it until the very end.
+    PoolCount.objects.filter(event_id=instance.pk).delete()
 
 
 @receiver(order_import_columns, dispatch_uid="secrets_import_order_import_columns")

@@ -53,7 +53,7 @@ class SecretsImportSettings(EventSettingsViewMixin, EventSettingsFormView):
         ctx = super().get_context_data(**kwargs)
         event = self.request.event
         with scopes_disabled():
-            ctx["unused_count"] = ImportedSecret.objects.filter(event=event, used=False).count()
+            ctx["unused_count"] = ImportedSecret.count(event, used=False)
         ctx["generator_active"] = uses_pool(event)
         ctx["ticket_settings_url"] = reverse("control:event.settings.tickets", kwargs={
             "organizer": event.organizer.slug, "event": event.slug,
@@ -111,7 +111,8 @@ class PoolView(PoolMixin, TemplateView):
             qs = form.filter(qs)
         ctx["summary"], ctx["totals"] = self._summary(event)
         ctx["filtered"] = filtered
-        ctx["count"] = qs.count() if filtered else ctx["totals"]["total"]
+        count_filters = form.count_filters() if filtered else {}
+        ctx["count"] = qs.count() if count_filters is None else ImportedSecret.count(event, **count_filters)
         ctx["secrets"], ctx["prev_id"], ctx["next_id"] = self._page(qs)
         ctx["tickets"] = self._tickets(event, ctx["secrets"])
         ctx["generator_active"] = uses_pool(event)
@@ -216,7 +217,7 @@ class DeleteUnusedView(PoolWriteMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        ctx["count"] = ImportedSecret.objects.filter(event=self.request.event, used=False).count()
+        ctx["count"] = ImportedSecret.count(self.request.event, used=False)
         return ctx
 
     @transaction.atomic

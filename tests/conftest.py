@@ -1,7 +1,10 @@
+import importlib
 import inspect
+from types import SimpleNamespace
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from django.db import connection
 from django.test import Client, utils
 from django.utils.timezone import now
 from django_scopes import scopes_disabled
@@ -18,6 +21,14 @@ URL = "/api/v1/organizers/{orga}/events/{event}/imported_secrets/"
 
 # Creating the test database runs outside of any django-scopes scope.
 utils.setup_databases = scopes_disabled()(utils.setup_databases)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pretix' test settings create the tables without migrations; the pool's counting triggers come from one."""
+    migration = importlib.import_module("pretix_secrets_import.migrations.0005_poolcount")
+    with django_db_blocker.unblock():
+        migration.create_triggers(None, SimpleNamespace(connection=connection))
 
 
 @pytest.hookimpl(hookwrapper=True)

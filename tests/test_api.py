@@ -58,6 +58,44 @@ def test_list_pagination(token_client, event):
     assert token_client.get(url(event) + "?page=3").status_code == 404
 
 
+
+@pytest.mark.parametrize("query", ["", "ordering=-id", "ordering=secret", "ordering=-used", "used=false",
+                                   "used=true&ordering=-secret"])
+def test_list_every_page_matches_the_full_ordering(token_client, event, item, query):
+    # pages in the second half are read backwards from the end: they must still be the same slices
+    for i in range(23):
+        add_secret(event, f"s{(i * 7) % 23:02d}", used=i % 3 == 0, item=item if i % 2 else None)
+    full = token_client.get(url(event) + "?page_size=50&" + query).data
+    pages = [token_client.get(url(event) + f"?page_size=4&page={n}&" + query).data for n in range(1, 8)]
+    pages = [p for p in pages if "results" in p]
+    assert [r for p in pages for r in p["results"]] == full["results"]
+    assert {p["count"] for p in pages} == {full["count"]} == {len(full["results"])}
+
+
+@pytest.mark.parametrize("query,expected", [
+    ("", 6), ("used=true", 2), ("used=false", 4), ("item={item}", 2), ("item={item}&used=false", 1),
+    ("variation={variation}", 1), ("secret=free", 1), ("secret=nothing", 0),
+])
+def test_list_count_matches_filters(token_client, event, item, item2, variation, query, expected):
+    add_secret(event, "free")
+    add_secret(event, "free-used", used=True)
+    add_secret(event, "item", item=item)
+    add_secret(event, "item-used", item=item, used=True)
+    add_secret(event, "var", item=item2, variation=variation)
+    add_secret(event, "other", item=item2)
+    resp = token_client.get(url(event) + "?" + query.format(item=item.pk, variation=variation.pk))
+    assert resp.data["count"] == expected == len(resp.data["results"])
+
+
+def test_list_does_not_count_the_pool(token_client, event):
+    for i in range(5):
+        add_secret(event, f"s{i}")
+    with CaptureQueriesContext(connection) as ctx:
+        resp = token_client.get(url(event) + "?page=3&page_size=2")
+    assert resp.data["count"] == 5 and [r["secret"] for r in resp.data["results"]] == ["s4"]
+    counts = [q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert counts and all("poolcount" in sql for sql in counts)
+
 @pytest.fixture
 def mixed_pool(event, item, item2, variation):
     return {

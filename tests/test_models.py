@@ -1,11 +1,14 @@
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F, Q
 from django_scopes import scopes_disabled
 
-from pretix_secrets_import.models import ImportedSecret, validate_secret
+from pretix_secrets_import.models import (
+    ImportedSecret, PoolCount, validate_secret,
+)
 
-from .conftest import add_secret, add_ticket
+from .conftest import add_secret, add_ticket, make_event
 
 pytestmark = pytest.mark.django_db
 
@@ -162,3 +165,110 @@ def test_summary_counts_per_restriction_group(event, item, variation):
         {"item": variation.item_id, "variation": variation.pk, "subevent": None, "total": 1, "used": 0,
          "unused": 1},
     ]
+
+
+# --- counters (PoolCount, kept by the triggers of migration 0005) ------------------------------------------------------
+
+def counted_summary(event):
+    """``ImportedSecret.summary`` computed the slow way, from every row of the pool."""
+    with scopes_disabled():
+        rows = (
+            ImportedSecret.objects.filter(event=event).values("item", "variation", "subevent")
+            .annotate(total=Count("id"), unused=Count("id", filter=Q(used=False)))
+            .order_by(F("item").asc(nulls_first=True), F("variation").asc(nulls_first=True),
+                      F("subevent").asc(nulls_first=True))
+        )
+        return [{**row, "used": row["total"] - row["unused"]} for row in rows]
+
+
+def assert_counted(*events):
+    with scopes_disabled():
+        for event in events:
+            assert ImportedSecret.summary(event) == counted_summary(event)
+
+
+def test_counters_follow_every_kind_of_write(event, event2, item, item2, variation):
+    add_secret(event, "a")
+    add_secret(event, "b", item=item, used=True)
+    add_secret(event2, "c", item=None)
+    assert_counted(event, event2)
+    with scopes_disabled():
+        ImportedSecret.objects.bulk_create([
+            ImportedSecret(event=event, organizer=event.organizer, secret=f"bulk{i}", item=item2, variation=variation)
+            for i in range(5)
+        ])
+        ImportedSecret.insert_rows(event, [
+            {"secret": f"raw{i}", "used": i % 2 == 0, "item": item, "variation": None, "subevent": None}
+            for i in range(7)
+        ])
+        assert_counted(event, event2)
+        ImportedSecret.objects.filter(secret__startswith="raw").update(used=True)  # many rows, one statement
+        assert_counted(event)
+        ImportedSecret.objects.filter(secret="a").update(item=item2)  # moves to another group
+        assert_counted(event)
+        ImportedSecret.objects.filter(secret="bulk0").update(secret="renamed")  # no change of any count
+        assert_counted(event)
+        ImportedSecret.objects.filter(secret__startswith="bulk").delete()
+        assert_counted(event)
+        ImportedSecret.objects.filter(secret="c").update(event=event)  # not something the plugin does, still counted
+        assert_counted(event, event2)
+    assert ImportedSecret.count(event) == sum(group["total"] for group in counted_summary(event))
+
+
+def test_counters_follow_cascades(event, series, item, item2, variation, subevent):
+    add_secret(event, "item-unused", item=item)
+    add_secret(event, "item-used", item=item, used=True)
+    add_secret(event, "var-used", item=item2, variation=variation, used=True)
+    add_secret(series, "date-unused", subevent=subevent)
+    add_secret(series, "date-used", subevent=subevent, used=True)
+    with scopes_disabled():
+        item.delete()
+        variation.delete()
+        subevent.delete()
+    assert_counted(event, series)
+
+
+def test_counters_of_a_deleted_event_are_removed(organizer):
+    event = make_event(organizer, "gone")
+    add_secret(event, "x")
+    add_secret(event, "y", used=True)
+    event_id = event.pk
+    with scopes_disabled():
+        event.delete()
+        assert not PoolCount.objects.filter(event_id=event_id).exists()
+        assert not ImportedSecret.objects.filter(event_id=event_id).exists()
+
+
+def test_count_filters(event, item, item2, variation):
+    add_secret(event, "free")
+    add_secret(event, "free-used", used=True)
+    add_secret(event, "item", item=item)
+    add_secret(event, "var", item=item2, variation=variation, used=True)
+    with scopes_disabled():
+        assert ImportedSecret.count(event) == 4
+        assert ImportedSecret.count(event, used=True) == 2
+        assert ImportedSecret.count(event, used=False) == 2
+        assert ImportedSecret.count(event, item=0) == 2
+        assert ImportedSecret.count(event, item=item2.pk) == 1
+        assert ImportedSecret.count(event, item=item2.pk, used=False) == 0
+        assert ImportedSecret.count(event, variation=variation.pk) == 1
+        assert ImportedSecret.count(event, subevent=0) == 4
+        assert ImportedSecret.count(event, item=10 ** 12) == 0
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL keeps differences and folds them")
+def test_counters_fold_differences_without_changing_sums(event, item, monkeypatch):
+    monkeypatch.setattr(PoolCount, "COMPACT_AFTER", 3)
+    for i in range(10):
+        add_secret(event, f"s{i}", item=item if i % 2 else None)
+    with scopes_disabled():
+        ImportedSecret.objects.filter(secret__in=["s1", "s2"]).update(used=True)
+        assert PoolCount.objects.filter(event_id=event.pk).count() == 11  # one row per statement and group
+        assert_counted(event)  # reads, and folds: more than 3 rows beyond the groups
+        assert PoolCount.objects.filter(event_id=event.pk).count() == 2
+        assert_counted(event)
+        ImportedSecret.objects.all().delete()
+        assert ImportedSecret.summary(event) == []
+        ImportedSecret.summary(event)
+        assert not PoolCount.objects.filter(event_id=event.pk).exists()  # empty groups are dropped when folding
+

@@ -42,6 +42,7 @@ from pretix.base.services.orders import (
 from pretix_secrets_import.models import ImportedSecret
 
 from . import test_generator
+from .test_models import counted_summary
 from .test_generator import api_order, orders_url
 
 pytestmark = pytest.mark.django_db
@@ -306,6 +307,10 @@ class PoolMachine(RuleBasedStateMachine):
             self.client.delete(orders_url(self.event, f"{order.code}/"))))
 
     # --- invariants -------------------------------------------------------------------------------------------------
+
+    @invariant()
+    def counters_match_the_pool(self):
+        assert ImportedSecret.summary(self.event) == counted_summary(self.event)
 
     @invariant()
     def pool_is_consistent(self):

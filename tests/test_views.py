@@ -111,6 +111,10 @@ def test_pool_page_filters(backend_client, event, item):
     assert listed({"item": str(item.pk)}) == ["ALPHA-1"]
     assert listed({"item": "none", "used": "no"}) == ["BETA-2"]
     assert "did not match any secrets" in backend_client.get(pool_url(event), {"search": "zzz"}).content.decode()
+    # the counts come from the pool's counters, except for a search
+    for query, count in [({}, 3), ({"search": "beta"}, 2), ({"used": "yes"}, 1), ({"item": str(item.pk)}, 1),
+                         ({"item": "none", "used": "no"}, 1), ({"search": "beta", "used": "no"}, 1)]:
+        assert backend_client.get(pool_url(event), query).context["count"] == count
 
 
 def test_pool_page_paginates_by_keyset_with_constant_queries(backend_client, event, monkeypatch):
