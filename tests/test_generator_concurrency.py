@@ -9,9 +9,11 @@ from django_scopes import scope, scopes_disabled
 from pretix.base.models import OrderPosition
 
 from pretix_secrets_import.generator import allocate_secret
+from pretix_secrets_import.models import ImportedSecret, PoolCount
 
 from .conftest import add_secret, token_client_for
 from .test_generator import api_order, pool_state
+from .test_models import counted_summary
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -129,3 +131,37 @@ def test_parallel_orders_on_any_database_never_share_a_secret(sale, team):
     secrets = issued_secrets(event)
     assert len(secrets) == len(set(secrets)) == POOL_SIZE
     assert all(pool_state(event).values())
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs concurrent writers (PostgreSQL)")
+def test_counters_stay_right_under_concurrent_sales_and_folding(sale, team, monkeypatch):
+    """Sales add rows of differences while other connections read the counters and fold them on every read."""
+    event, ticket = sale
+    for i in range(POOL_SIZE, 20):
+        add_secret(event, f"POOL-{i}")
+    monkeypatch.setattr(PoolCount, "COMPACT_AFTER", 0)
+    done = threading.Event()
+    read_errors = []
+
+    def read_and_fold():
+        try:
+            with scopes_disabled():
+                while not done.is_set():
+                    ImportedSecret.summary(event)
+        except Exception as e:
+            read_errors.append(repr(e))
+        finally:
+            connections.close_all()
+
+    readers = [threading.Thread(target=read_and_fold) for _ in range(3)]
+    for t in readers:
+        t.start()
+    results = order_concurrently(event, ticket, team, CLIENTS)
+    done.set()
+    for t in readers:
+        t.join(timeout=30)
+    assert not read_errors
+    sold = [r[0] for r in results].count(201)
+    assert sold == CLIENTS, results
+    assert ImportedSecret.summary(event) == counted_summary(event)
+    assert ImportedSecret.count(event, used=False) == 20 - sold

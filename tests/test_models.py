@@ -263,12 +263,12 @@ def test_counters_fold_differences_without_changing_sums(event, item, monkeypatc
         add_secret(event, f"s{i}", item=item if i % 2 else None)
     with scopes_disabled():
         ImportedSecret.objects.filter(secret__in=["s1", "s2"]).update(used=True)
-        assert PoolCount.objects.filter(event_id=event.pk).count() == 11  # one row per statement and group
+        assert PoolCount.objects.filter(event_id=event.pk).count() == 12  # one row per statement and group
         assert_counted(event)  # reads, and folds: more than 3 rows beyond the groups
         assert PoolCount.objects.filter(event_id=event.pk).count() == 2
         assert_counted(event)
         ImportedSecret.objects.all().delete()
+        monkeypatch.setattr(PoolCount, "COMPACT_AFTER", 0)
         assert ImportedSecret.summary(event) == []
-        ImportedSecret.summary(event)
         assert not PoolCount.objects.filter(event_id=event.pk).exists()  # empty groups are dropped when folding
 
