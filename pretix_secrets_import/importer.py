@@ -289,6 +289,16 @@ class Resolver:
                          _('"{value}" matches more than one date; please use the ID.'))
 
 
+class _Labels:
+    """Names of lines in messages, formatted only for the few lines that get one."""
+
+    def __init__(self, label, lines):
+        self.label, self.lines = label, lines
+
+    def __getitem__(self, index):
+        return self.label.format(number=self.lines[index])
+
+
 class _StoredRows:
     """Which line stored which pool secret in this import: IDs rise within one transaction, so two arrays suffice."""
 
@@ -342,40 +352,49 @@ def import_file(event, fileobj, fmt: FileFormat, mapping: Mapping, *, on_error=N
     def cell(cells, index):
         return cells[index].strip() if index < len(cells) else ""
 
+    fixed = {name: getattr(mapping, name)[1] if getattr(mapping, name) and getattr(mapping, name)[0] == "fixed"
+             else None for name in FIELDS}
+    from_columns = [(name, getattr(mapping, name)[1]) for name in FIELDS
+                    if getattr(mapping, name) and getattr(mapping, name)[0] != "fixed"]
+
     def flush(chunk):
-        rows, lines = [], []
-        for line, cells in chunk:
-            row, texts, problems = {"secret": cell(cells, mapping.secret)}, {}, {}
-            for name in FIELDS:
-                source = getattr(mapping, name)
-                row[name] = None
-                if source is not None and source[0] == "fixed":
-                    row[name] = source[1]
-                elif source is not None:
-                    texts[name] = cell(cells, source[1])
-                    try:
-                        if name == "variation" and texts[name]:
-                            row[name] = resolver.variation(texts[name], row["item"])
-                        elif texts[name]:
-                            row[name] = getattr(resolver, name)(texts[name])
-                    except ValueError as e:
-                        problems[name] = str(e)
-            rows.append(row)
-            lines.append((line, texts, problems))
+        secret_column = mapping.secret
+        rows = [{"secret": cells[secret_column].strip() if secret_column < len(cells) else "", **fixed}
+                for _line, cells in chunk]
+        lines = [line for line, _cells in chunk]
+        texts, problems = {}, {}  # per row index, only for rows that have them
+        if from_columns:
+            for index, (line, cells) in enumerate(chunk):
+                row, texts[index] = rows[index], {}
+                for name, column in from_columns:
+                    texts[index][name] = text = cell(cells, column)
+                    if text:
+                        try:
+                            if name == "variation":
+                                row[name] = resolver.variation(text, row["item"])
+                            else:
+                                row[name] = getattr(resolver, name)(text)
+                        except ValueError as e:
+                            problems.setdefault(index, {})[name] = str(e)
 
         cleaned, errors = ImportedSecret.clean_rows(
-            event, rows, labels=[line_label.format(number=line) for line, _t, _p in lines], check_pool=False,
+            event, rows, labels=_Labels(line_label, lines), check_pool=False,
         )
-        valid = []
-        for (line, texts, problems), row, clean, row_errors in zip(lines, rows, cleaned, errors):
-            for name, message in problems.items():
-                report(line, name, texts[name], message)
-            for name, messages in row_errors.items():
-                if name not in problems:
-                    for message in messages:
-                        report(line, name, row["secret"] if name == "secret" else texts.get(name, ""), message)
-            if clean is not None and not problems:
-                valid.append((line, clean))
+        if not problems and not any(errors):
+            valid = list(zip(lines, cleaned))
+        else:
+            valid = []
+            for index, (line, row, clean, row_errors) in enumerate(zip(lines, rows, cleaned, errors)):
+                row_problems, row_texts = problems.get(index, {}), texts.get(index, {})
+                for name, message in row_problems.items():
+                    report(line, name, row_texts[name], message)
+                for name, messages in row_errors.items():
+                    if name not in row_problems:
+                        for message in messages:
+                            report(line, name, row["secret"] if name == "secret" else row_texts.get(name, ""),
+                                   message)
+                if clean is not None and not row_problems:
+                    valid.append((line, clean))
         if not valid:
             return
         # Valid rows are stored even after an error (and in a dry run), so that later repeats of them in the file
