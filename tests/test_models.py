@@ -167,7 +167,7 @@ def test_summary_counts_per_restriction_group(event, item, variation):
     ]
 
 
-# --- counters (PoolCount, kept by the triggers of migration 0005) ------------------------------------------------------
+# --- counters (PoolCount, kept by the triggers of migration 0005) ----------------------------------------------
 
 def counted_summary(event):
     """``ImportedSecret.summary`` computed the slow way, from every row of the pool."""
@@ -271,4 +271,3 @@ def test_counters_fold_differences_without_changing_sums(event, item, monkeypatc
         monkeypatch.setattr(PoolCount, "COMPACT_AFTER", 0)
         assert ImportedSecret.summary(event) == []
         assert not PoolCount.objects.filter(event_id=event.pk).exists()  # empty groups are dropped when folding
-
