@@ -96,6 +96,7 @@ def test_list_does_not_count_the_pool(token_client, event):
     counts = [q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"].upper()]
     assert counts and all("poolcount" in sql for sql in counts)
 
+
 @pytest.fixture
 def mixed_pool(event, item, item2, variation):
     return {
