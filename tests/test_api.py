@@ -58,7 +58,6 @@ def test_list_pagination(token_client, event):
     assert token_client.get(url(event) + "?page=3").status_code == 404
 
 
-
 @pytest.mark.parametrize("query", ["", "ordering=-id", "ordering=secret", "ordering=-used", "used=false",
                                    "used=true&ordering=-secret"])
 def test_list_every_page_matches_the_full_ordering(token_client, event, item, query):
