@@ -76,7 +76,7 @@ class PoolFilterForm(forms.Form):
             del self.fields["subevent"]
 
     def count_filters(self):
-        """The filters as arguments of ``ImportedSecret.count``; ``None`` for a search (the counters can't answer it)."""
+        """The filters as arguments of ``ImportedSecret.count``; ``None`` for a search, which needs a query."""
         data = self.cleaned_data
         if data.get("search", "").strip():
             return None
