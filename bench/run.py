@@ -369,7 +369,9 @@ class Bench:
         from django.db import connection, transaction
         from django_scopes import scopes_disabled
 
-        from pretix_secrets_import.importer import FileFormat, Mapping, import_file
+        from pretix_secrets_import.importer import (
+            FileFormat, Mapping, import_file,
+        )
         from pretix_secrets_import.models import ImportedSecret
         lines = self.p["import_lines"]
         tmp = os.path.join(self.datadir, "import")

@@ -1,7 +1,7 @@
 import importlib
 import inspect
-from types import SimpleNamespace
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import pytest
 from django.db import connection

@@ -42,8 +42,8 @@ from pretix.base.services.orders import (
 from pretix_secrets_import.models import ImportedSecret
 
 from . import test_generator
-from .test_models import counted_summary
 from .test_generator import api_order, orders_url
+from .test_models import counted_summary
 
 pytestmark = pytest.mark.django_db
 
