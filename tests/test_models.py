@@ -271,3 +271,14 @@ def test_counters_fold_differences_without_changing_sums(event, item, monkeypatc
         monkeypatch.setattr(PoolCount, "COMPACT_AFTER", 0)
         assert ImportedSecret.summary(event) == []
         assert not PoolCount.objects.filter(event_id=event.pk).exists()  # empty groups are dropped when folding
+
+
+def test_allocation_query_reads_the_allocation_index(event, item):
+    # SQLite only uses the expression index when the query spells COALESCE(..., 0) the same way (no bound 0)
+    add_secret(event, "x", item=item)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")  # a table this small would be read whole
+    with scopes_disabled():
+        plan = ImportedSecret.unused_in_group(event, item_id=item.pk).order_by("id").explain()
+    assert "importedsecret_alloc_idx" in plan
