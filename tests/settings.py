@@ -10,6 +10,9 @@ from pretix.testutils.settings import DATA_DIR, DATABASES
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["TEST"] = {"NAME": os.path.join(DATA_DIR, "test.sqlite3")}
     DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 30})
+elif os.environ.get("PG_TEST_DB"):
+    # Several test runs on one PostgreSQL server at once need their own throwaway database each.
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["PG_TEST_DB"]}
 
 # tests/test_browser.py compiles pretix' SCSS for real pages; keep the compiled files out of the installed pretix.
 COMPRESS_ROOT = os.path.join(DATA_DIR, "compress")
