@@ -165,7 +165,7 @@ class ImportedSecretViewSet(viewsets.ModelViewSet):
             raise Http404("The Secrets Import plugin is not enabled for this event.")
 
     def get_queryset(self):
-        qs = ImportedSecret.objects.filter(event=self.request.event)
+        qs = ImportedSecret.of_event(self.request.event)
         if self.request.method not in ("GET", "HEAD", "OPTIONS"):
             # Lock the row so that ticket allocation cannot use it while it is changed or deleted.
             qs = qs.select_for_update(of=OF_SELF)

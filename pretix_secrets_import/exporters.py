@@ -60,7 +60,7 @@ class ImportedSecretExporter(ListExporter):
             _("Ticket status"),
         ]
         pool = (
-            ImportedSecret.objects.filter(event=self.event)
+            ImportedSecret.of_event(self.event)
             .select_related("item", "variation", "subevent")
             .order_by("id")
         )

@@ -160,7 +160,10 @@ class ImportedSecretGenerator(BaseTicketSecretGenerator):
             )
         if current_secret and not force_invalidate:
             with scopes_disabled():
-                row = ImportedSecret.objects.filter(event=self.event, secret=current_secret).first()
+                # through the unique (organizer, secret) index: by event alone it would read the event's whole pool
+                row = ImportedSecret.objects.filter(
+                    organizer_id=self.event.organizer_id, event=self.event, secret=current_secret,
+                ).first()
             # A secret from elsewhere (random, or set explicitly) is kept; a pool secret while it still fits.
             if row is None or secret_fits(row, item, variation, subevent):
                 return current_secret

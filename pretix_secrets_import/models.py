@@ -174,6 +174,15 @@ class ImportedSecret(LoggedModel):
         return self.secret
 
     @classmethod
+    def of_event(cls, event: Event):
+        """
+        The event's pool. The event already belongs to one organizer, so this leaves out the organizer condition the
+        scoped manager would add: with it, PostgreSQL without fresh statistics combined two bitmap scans over the whole
+        organizer's pool and sorted them (350 ms for one list page of a 1,000,000-secret pool instead of 0.1 ms).
+        """
+        return cls.objects.with_scopes_disabled().filter(event=event)
+
+    @classmethod
     def unused_in_group(cls, event: Event, item_id=None, variation_id=None, subevent_id=None):
         """The unused secrets of one restriction group (``None`` = any), in the shape the allocation index serves."""
         return cls.objects.alias(

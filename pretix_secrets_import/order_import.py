@@ -1,6 +1,5 @@
 """A check column for pretix' order import, so that an import the pool cannot serve fails before anything is saved."""
 from django.core.exceptions import ValidationError
-from django.db.models import Count
 from django.utils.translation import gettext, gettext_lazy as _
 from django_scopes import scopes_disabled
 
@@ -32,10 +31,9 @@ class PoolCheckColumn(ImportColumn):
 
     def _unused_secrets_by_restriction(self):
         if self._left is None:
-            with scopes_disabled():
-                rows = (ImportedSecret.objects.filter(event=self.event, used=False)
-                        .values("item_id", "variation_id", "subevent_id").annotate(n=Count("id")))
-                self._left = {(r["item_id"], r["variation_id"], r["subevent_id"]): r["n"] for r in rows}
+            self._left = {
+                (g["item"], g["variation"], g["subevent"]): g["unused"] for g in ImportedSecret.summary(self.event)
+            }
         return self._left
 
     def clean(self, value, previous_values):

@@ -3,7 +3,6 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.urls import resolve, reverse
 from django.utils.translation import gettext_lazy as _
-from django_scopes import scopes_disabled
 from rest_framework import serializers
 
 from pretix.base.logentrytypes import EventLogEntryType, log_entry_types
@@ -95,9 +94,8 @@ def copy_settings(sender, other, item_map, **kwargs):
 def pool_empty_issue(sender, **kwargs):
     if not uses_pool(sender):
         return None
-    with scopes_disabled():
-        if ImportedSecret.objects.filter(event=sender, used=False).exists():
-            return None
+    if ImportedSecret.count(sender, used=False):
+        return None
     return _("Tickets of this event get their secrets from the imported pool, but the pool has no unused secrets "
              "left. Import secrets or choose another ticket code generator.")
 

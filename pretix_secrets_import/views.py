@@ -105,7 +105,7 @@ class PoolView(PoolMixin, TemplateView):
         ctx = super().get_context_data(**kwargs)
         event = self.request.event
         ctx["filter_form"] = form = PoolFilterForm(self.request.GET or None, event=event)
-        qs = ImportedSecret.objects.filter(event=event)
+        qs = ImportedSecret.of_event(event)
         filtered = form.is_valid() and any(form.cleaned_data.values())
         if filtered:
             qs = form.filter(qs)
@@ -192,7 +192,7 @@ class DeleteSecretsView(PoolWriteMixin, View):
     @transaction.atomic
     def post(self, request, *args, **kwargs):
         ids = [_id_param(pk) for pk in request.POST.getlist("secret") if _id_param(pk) is not None]
-        selected = ImportedSecret.objects.filter(event=request.event, pk__in=ids)
+        selected = ImportedSecret.of_event(request.event).filter(pk__in=ids)
         deleted = list(selected.filter(used=False).select_for_update(of=OF_SELF))
         for secret in deleted:
             secret.log_action("pretix_secrets_import.secret.deleted", user=request.user, data=secret.as_row())
@@ -224,7 +224,7 @@ class DeleteUnusedView(PoolWriteMixin, TemplateView):
     def post(self, request, *args, **kwargs):
         # Rows being handed out right now are locked by the sale; DELETE waits for them and skips the ones that
         # became used, so a secret on a ticket is never deleted.
-        count, _details = ImportedSecret.objects.filter(event=request.event, used=False).delete()
+        count, _details = ImportedSecret.of_event(request.event).filter(used=False).delete()
         request.event.log_action("pretix_secrets_import.secrets.deleted", user=request.user, data={"count": count})
         messages.success(request, ngettext(
             "{count} unused secret has been deleted.", "{count} unused secrets have been deleted.", count,
