@@ -12,7 +12,7 @@ LOCALE_DIR := pretix_secrets_import/locale
 MO_FILES := $(patsubst %.po,%.mo,$(wildcard $(LOCALE_DIR)/*/LC_MESSAGES/django.po))
 
 .PHONY: demo install install-dev browser test test-pg screenshots lint migrations-check messages compilemessages clean \
-	bench bench-pg
+	bench bench-pg load
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +77,11 @@ bench: $(VENV)/.installed $(MO_FILES)
 
 bench-pg: $(VENV)/.installed $(MO_FILES)
 	BENCH_SIZE=$(BENCH_SIZE) $(PY) bench/run.py --db postgresql $(BENCH_ARGS)
+
+# Load run (BENCHMARKS.md): gunicorn with pretix on 127.0.0.1 and PostgreSQL (database load_secrets_import),
+# LOAD_SECONDS (60) of concurrent list, create, bulk_create and order requests, then the invariants.
+load: $(VENV)/.installed-dev $(MO_FILES)
+	$(PY) bench/load.py
 
 # Translations: `make messages` updates every .po file from the sources (new strings come in untranslated, strings
 # no longer used go) and compiles them. A new language: mkdir -p $(LOCALE_DIR)/<code>/LC_MESSAGES, then make messages.
