@@ -458,7 +458,8 @@ class PoolCount(models.Model):
     Read it only summed per group (``groups``): on PostgreSQL each statement adds a row of differences instead of
     updating one row per group, so that concurrent sales never wait for each other's lock on a shared counter row.
     ``groups`` folds the differences into one row per group once they pile up. On SQLite, where writers never run
-    concurrently, the triggers update one row per group.
+    concurrently, the triggers update one row per group. Django rebuilds a SQLite table for some schema changes,
+    which drops its triggers: a migration that alters ``ImportedSecret`` must create them again.
     """
     event_id = models.BigIntegerField()
     item_id = models.BigIntegerField()
