@@ -56,8 +56,14 @@ def _restriction_choices(event):
     return items, variations, subevents
 
 
+# The filter value for secrets without that restriction. pretix' own page context reads ?subevent= as a date's ID and
+# fails on anything else, so there it has to be a number.
+UNRESTRICTED = {"item": "none", "subevent": "0"}
+
+
 class PoolFilterForm(forms.Form):
-    search = forms.CharField(label=_("Search secret"), required=False)
+    # A longer text cannot be part of a secret, and SQLite refuses LIKE patterns over 50,000 bytes with an error.
+    search = forms.CharField(label=_("Search secret"), required=False, max_length=SECRET_MAX_LENGTH)
     used = forms.ChoiceField(label=_("Status"), required=False, choices=[
         ("", _("All")), ("no", _("Unused")), ("yes", _("Used")),
     ])
@@ -67,10 +73,10 @@ class PoolFilterForm(forms.Form):
     def __init__(self, *args, event, **kwargs):
         super().__init__(*args, **kwargs)
         items, _variations, subevents = _restriction_choices(event)
-        self.fields["item"].choices = [("", _("All")), ("none", _("Any product"))] + items
+        self.fields["item"].choices = [("", _("All")), (UNRESTRICTED["item"], _("Any product"))] + items
         if event.has_subevents:
             self.fields["subevent"].choices = [
-                ("", _("All")), ("none", pgettext_lazy("subevent", "Any date")),
+                ("", _("All")), (UNRESTRICTED["subevent"], pgettext_lazy("subevent", "Any date")),
             ] + subevents
         else:
             del self.fields["subevent"]
@@ -82,7 +88,7 @@ class PoolFilterForm(forms.Form):
             return None
         return {
             "used": {"yes": True, "no": False}.get(data.get("used")),
-            **{name: (0 if data.get(name) == "none" else int(data[name]) if data.get(name) else None)
+            **{name: (0 if data.get(name) == UNRESTRICTED[name] else int(data[name]) if data.get(name) else None)
                for name in ("item", "subevent")},
         }
 
@@ -93,7 +99,7 @@ class PoolFilterForm(forms.Form):
         if data.get("used"):
             qs = qs.filter(used=data["used"] == "yes")
         for name in ("item", "subevent"):
-            if data.get(name) == "none":
+            if data.get(name) == UNRESTRICTED[name]:
                 qs = qs.filter(**{f"{name}__isnull": True})
             elif data.get(name):
                 qs = qs.filter(**{f"{name}_id": int(data[name])})

@@ -307,3 +307,21 @@ def test_import_pages_only_open_our_own_uploads(backend_client, event):
         foreign.file.save("export.csv", ContentFile(b"SECRET-OF-SOMEONE\n"))
     assert backend_client.get(pool_url(event, f"import/{foreign.id}/")).status_code == 404
     assert backend_client.get(pool_url(event, f"import/{foreign.id}/report/{foreign.id}/")).status_code == 404
+
+
+def test_pool_page_filters_secrets_without_a_date(backend_client, series, subevent):
+    # "Any date" used to send ?subevent=none, which pretix' page context takes for a date's ID: a server error
+    add_secret(series, "DATED", subevent=subevent)
+    add_secret(series, "UNDATED")
+    assert '<option value="0">Any date</option>' in backend_client.get(pool_url(series)).content.decode()
+    resp = backend_client.get(pool_url(series), {"subevent": "0"})
+    page = resp.content.decode()
+    assert "<code>UNDATED</code>" in page and "<code>DATED</code>" not in page
+    assert resp.context["count"] == 1
+
+
+def test_pool_page_with_an_overlong_search(backend_client, event):
+    # SQLite refused the LIKE pattern of a 20,000-character search with a server error
+    add_secret(event, "A")
+    resp = backend_client.get(pool_url(event), {"search": "\u200e" * 20000})
+    assert resp.status_code == 200 and "<code>A</code>" in resp.content.decode()
