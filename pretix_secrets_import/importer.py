@@ -14,7 +14,6 @@ from array import array
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from xml.etree.ElementTree import ParseError
 
 from django.db import transaction
 from django.utils.translation import gettext as _, pgettext
@@ -168,11 +167,16 @@ def read_rows(fileobj, fmt: FileFormat, progress=None):
         text.detach()  # leave the underlying file open for the caller
 
 
+# What openpyxl raises for a damaged file. SyntaxError covers the XML parse errors of both xml.etree and lxml, which
+# openpyxl uses for different parts of the file.
+XLSX_ERRORS = (zipfile.BadZipFile, KeyError, OSError, ValueError, SyntaxError)
+
+
 def _read_xlsx(fileobj, progress):
     from openpyxl import load_workbook
     try:
         workbook = load_workbook(fileobj, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
+    except XLSX_ERRORS as e:
         raise DataImportError(_("The file could not be read as an Excel (XLSX) file: {error}").format(error=e))
     try:
         if not workbook.worksheets:
@@ -189,7 +193,7 @@ def _read_xlsx(fileobj, progress):
                     yield number, cells
                 if progress and total and number % CHUNK_SIZE == 0:
                     progress(min(number / total, 1.0))
-        except (ParseError, KeyError, ValueError, OSError, zipfile.BadZipFile) as e:
+        except XLSX_ERRORS as e:
             raise DataImportError(_("The Excel file is damaged after line {line}: {error}").format(
                 line=number, error=e))
     finally:

@@ -310,3 +310,21 @@ def test_command_rejects_a_long_delimiter(event, tmp_path):
     path = write(tmp_path, "codes.csv", b"C-1\n")
     with pytest.raises(CommandError, match="single character"):
         call_command("import_secrets", "bigevents", "sampleconf", path, "--delimiter", ";;")
+
+
+@pytest.mark.parametrize("payload", [b"", b"<a", b"\x06"])
+def test_xlsx_with_a_damaged_part_is_refused_as_unreadable(event, payload):
+    # openpyxl's XML parse errors (xml.etree's and lxml's) used to escape as server errors
+    original = zipfile.ZipFile(io.BytesIO(xlsx([["Secret"], ["X-1"]])))
+    refused = 0
+    for victim in original.namelist():
+        damaged = io.BytesIO()
+        with zipfile.ZipFile(damaged, "w") as target:
+            for name in original.namelist():
+                target.writestr(name, payload if name == victim else original.read(name))
+        try:
+            run(event, damaged.getvalue(), filename="secrets.xlsx", dry_run=True)  # some parts are optional
+        except DataImportError as e:
+            assert "Excel" in str(e)
+            refused += 1
+    assert refused
