@@ -12,7 +12,7 @@ LOCALE_DIR := pretix_secrets_import/locale
 MO_FILES := $(patsubst %.po,%.mo,$(wildcard $(LOCALE_DIR)/*/LC_MESSAGES/django.po))
 
 .PHONY: demo install install-dev browser test test-pg screenshots lint migrations-check messages compilemessages clean \
-	bench bench-pg load
+	bench bench-pg load fuzz crash
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +77,17 @@ bench: $(VENV)/.installed $(MO_FILES)
 
 bench-pg: $(VENV)/.installed $(MO_FILES)
 	BENCH_SIZE=$(BENCH_SIZE) $(PY) bench/run.py --db postgresql $(BENCH_ARGS)
+
+# Hardening runs at full size (make test / test-pg run them small: 40 examples per endpoint, one kill per scenario).
+# fuzz: 2,000 generated cases per endpoint and importer test on SQLite (~17 min here); crash: 20 SIGKILL rounds per
+# scenario on PostgreSQL (~11 min here).
+FUZZ_EXAMPLES ?= 2000
+CRASH_ROUNDS ?= 20
+fuzz: $(VENV)/.installed-dev $(MO_FILES)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/test_fuzz.py $(PYTEST_ARGS)
+
+crash: $(VENV)/.installed-dev $(MO_FILES)
+	CRASH_ROUNDS=$(CRASH_ROUNDS) PRETIX_CONFIG_FILE=$(PG_CONFIG) $(PY) -m pytest -s tests/test_crash_safety.py $(PYTEST_ARGS)
 
 # Load run (BENCHMARKS.md): gunicorn with pretix on 127.0.0.1 and PostgreSQL (database load_secrets_import),
 # LOAD_SECONDS (60) of concurrent list, create, bulk_create and order requests, then the invariants.
