@@ -495,11 +495,11 @@ class PoolCount(models.Model):
 
     @staticmethod
     def _compact(cursor, table, event_id):
-        # Deletes only the rows this statement's snapshot sees; differences that concurrent transactions add meanwhile
-        # stay, and a concurrent compaction skips the rows this one deleted. The sums never change.
+        # Folds only rows no other transaction is folding (SKIP LOCKED), so that it never waits, not even inside a
+        # sale; differences that concurrent transactions add meanwhile stay as they are. The sums never change.
         cursor.execute(
-            f"WITH gone AS (DELETE FROM {table} WHERE event_id = %s "
-            f"RETURNING item_id, variation_id, subevent_id, total, unused) "
+            f"WITH gone AS (DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE event_id = %s "
+            f"FOR UPDATE SKIP LOCKED) RETURNING item_id, variation_id, subevent_id, total, unused) "
             f"INSERT INTO {table} (event_id, item_id, variation_id, subevent_id, total, unused) "
             f"SELECT %s, item_id, variation_id, subevent_id, SUM(total), SUM(unused) FROM gone "
             f"GROUP BY item_id, variation_id, subevent_id HAVING SUM(total) <> 0",
