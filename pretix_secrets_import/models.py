@@ -502,6 +502,7 @@ class PoolCount(models.Model):
             f"FOR UPDATE SKIP LOCKED) RETURNING item_id, variation_id, subevent_id, total, unused) "
             f"INSERT INTO {table} (event_id, item_id, variation_id, subevent_id, total, unused) "
             f"SELECT %s, item_id, variation_id, subevent_id, SUM(total), SUM(unused) FROM gone "
-            f"GROUP BY item_id, variation_id, subevent_id HAVING SUM(total) <> 0",
+            # A subset of the rows (the others locked by another fold) can sum to 0 secrets and 1 unused one.
+            f"GROUP BY item_id, variation_id, subevent_id HAVING SUM(total) <> 0 OR SUM(unused) <> 0",
             [event_id, event_id],
         )
