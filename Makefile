@@ -79,8 +79,8 @@ bench-pg: $(VENV)/.installed $(MO_FILES)
 	BENCH_SIZE=$(BENCH_SIZE) $(PY) bench/run.py --db postgresql $(BENCH_ARGS)
 
 # Hardening runs at full size (make test / test-pg run them small: 40 examples per endpoint, one kill per scenario).
-# fuzz: 2,000 generated cases per endpoint and importer test on SQLite (~17 min here); crash: 20 SIGKILL rounds per
-# scenario on PostgreSQL (~11 min here).
+# fuzz: 2,000 generated cases per endpoint and importer test on SQLite (~15 min here); crash: 20 SIGKILL rounds per
+# scenario on PostgreSQL (~8-11 min here).
 FUZZ_EXAMPLES ?= 2000
 CRASH_ROUNDS ?= 20
 fuzz: $(VENV)/.installed-dev $(MO_FILES)
