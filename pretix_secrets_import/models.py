@@ -207,15 +207,16 @@ class ImportedSecret(LoggedModel):
         ]
 
     @classmethod
-    def count(cls, event: Event, used=None, item=None, variation=None, subevent=None) -> int:
+    def count(cls, event: Event, used=None, item=None, variation=None, subevent=None, groups=None) -> int:
         """
-        How many of ``event``'s secrets match the filters, from ``summary``: ``None`` does not filter, an ID
-        selects that product/variation/date, 0 selects secrets without that restriction.
+        How many of ``event``'s secrets match the filters, from ``summary`` (or ``groups``, a summary the caller
+        already read): ``None`` does not filter, an ID selects that product/variation/date, 0 selects secrets
+        without that restriction.
         """
         wanted = {"item": item, "variation": variation, "subevent": subevent}
         field = {None: "total", True: "used", False: "unused"}[used]
         return sum(
-            group[field] for group in cls.summary(event)
+            group[field] for group in (cls.summary(event) if groups is None else groups)
             if all(value is None or (group[key] or 0) == value for key, value in wanted.items())
         )
 

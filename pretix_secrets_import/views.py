@@ -16,7 +16,6 @@ from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _, ngettext
 from django.views import View
 from django.views.generic import FormView, TemplateView
-from django_scopes import scopes_disabled
 
 from pretix.base.models import CachedFile, Event, OrderPosition
 from pretix.base.views.tasks import AsyncAction
@@ -52,8 +51,7 @@ class SecretsImportSettings(EventSettingsViewMixin, EventSettingsFormView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         event = self.request.event
-        with scopes_disabled():
-            ctx["unused_count"] = ImportedSecret.count(event, used=False)
+        ctx["unused_count"] = ImportedSecret.count(event, used=False)
         ctx["generator_active"] = uses_pool(event)
         ctx["ticket_settings_url"] = reverse("control:event.settings.tickets", kwargs={
             "organizer": event.organizer.slug, "event": event.slug,
@@ -112,7 +110,8 @@ class PoolView(PoolMixin, TemplateView):
         ctx["summary"], ctx["totals"] = self._summary(event)
         ctx["filtered"] = filtered
         count_filters = form.count_filters() if filtered else {}
-        ctx["count"] = qs.count() if count_filters is None else ImportedSecret.count(event, **count_filters)
+        ctx["count"] = qs.count() if count_filters is None else ImportedSecret.count(
+            event, groups=ctx["summary"], **count_filters)
         ctx["secrets"], ctx["prev_id"], ctx["next_id"] = self._page(qs)
         ctx["tickets"] = self._tickets(event, ctx["secrets"])
         ctx["generator_active"] = uses_pool(event)
@@ -191,7 +190,7 @@ class DeleteSecretsView(PoolWriteMixin, View):
 
     @transaction.atomic
     def post(self, request, *args, **kwargs):
-        ids = [_id_param(pk) for pk in request.POST.getlist("secret") if _id_param(pk) is not None]
+        ids = [pk for pk in map(_id_param, request.POST.getlist("secret")) if pk is not None]
         selected = ImportedSecret.of_event(request.event).filter(pk__in=ids)
         deleted = list(selected.filter(used=False).select_for_update(of=OF_SELF))
         for secret in deleted:

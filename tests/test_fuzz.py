@@ -40,7 +40,6 @@ from django_scopes import scopes_disabled
 from hypothesis import (
     HealthCheck, event as outcome, given, note, settings, strategies as st,
 )
-from openpyxl import Workbook
 
 from pretix.base.models import Event_SettingsStore, LogEntry
 
@@ -54,6 +53,7 @@ from pretix_secrets_import.models import (
 )
 
 from .conftest import add_secret, add_ticket, url
+from .test_importer import xlsx
 from .test_models import counted_summary
 
 pytestmark = pytest.mark.django_db
@@ -771,15 +771,6 @@ def test_import_generated_csv(world, data):
                 assert stored == secrets, "the stored secrets differ from the file"
 
 
-def xlsx_bytes(rows):
-    workbook = Workbook()
-    for row in rows:
-        workbook.active.append(row)
-    out = io.BytesIO()
-    workbook.save(out)
-    return out.getvalue()
-
-
 def damage(raw, how, member_index, payload):
     """A copy of the XLSX (zip) file with one member replaced, dropped or cut short, or the whole file cut."""
     if how == "truncate":
@@ -808,7 +799,7 @@ def test_import_xlsx(world, data):
     cells = printable | st.integers(-2 ** 40, 2 ** 40) | st.floats(allow_nan=False, allow_infinity=False) | \
         st.booleans() | st.none() | st.dates(min_value=date(1901, 1, 1)) | st.datetimes(min_value=datetime(1901, 1, 1))
     rows = data.draw(st.lists(st.lists(cells, max_size=4), max_size=8), label="rows")
-    raw = xlsx_bytes(rows)
+    raw = xlsx(rows)
     how = data.draw(st.sampled_from(["none", "replace", "drop", "cut", "append", "truncate"]), label="damage")
     if how != "none":
         payload = st.binary(max_size=200) | st.just(
