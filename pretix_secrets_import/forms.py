@@ -63,7 +63,10 @@ UNRESTRICTED = {"item": "none", "subevent": "0"}
 
 class PoolFilterForm(forms.Form):
     # A longer text cannot be part of a secret, and SQLite refuses LIKE patterns over 50,000 bytes with an error.
-    search = forms.CharField(label=_("Search secret"), required=False, max_length=SECRET_MAX_LENGTH)
+    search = forms.CharField(
+        label=_("Search secret"), required=False, max_length=SECRET_MAX_LENGTH,
+        help_text=_("Finds the secrets that begin with this text. Upper and lower case count."),
+    )
     used = forms.ChoiceField(label=_("Status"), required=False, choices=[
         ("", _("All")), ("no", _("Unused")), ("yes", _("Used")),
     ])
@@ -95,7 +98,7 @@ class PoolFilterForm(forms.Form):
     def filter(self, qs):
         data = self.cleaned_data
         if data.get("search"):
-            qs = qs.filter(secret__icontains=data["search"].strip())
+            qs = ImportedSecret.starting_with(qs, data["search"].strip())
         if data.get("used"):
             qs = qs.filter(used=data["used"] == "yes")
         for name in ("item", "subevent"):

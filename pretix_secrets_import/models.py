@@ -93,6 +93,18 @@ def _find_secrets(model, organizer_id, secrets) -> dict:
     return found
 
 
+def _after_prefix(text: str):
+    """The first string in code point order after every string that begins with ``text``; ``None``: there is none."""
+    while text:
+        following = ord(text[-1]) + 1
+        if following == 0xD800:  # surrogates cannot be stored
+            following = 0xE000
+        if following <= 0x10FFFF:
+            return text[:-1] + chr(following)
+        text = text[:-1]
+    return None
+
+
 def _pk(value):
     return getattr(value, "pk", value)
 
@@ -168,6 +180,10 @@ class ImportedSecret(LoggedModel):
             # Listing an event's pool in import order, optionally filtered by the used flag.
             models.Index(fields=["event", "id"], name="importedsecret_event_idx"),
             models.Index(fields=["event", "used", "id"], name="importedsecret_event_used_idx"),
+            # Looking secrets up by their beginning (the pool page's search, the API's secret filter). PostgreSQL
+            # needs the pattern operator class for LIKE 'abc%' whatever the database's collation; SQLite ignores it.
+            models.Index(fields=["event", "secret"], opclasses=["int8_ops", "varchar_pattern_ops"],
+                         name="importedsecret_search_idx"),
         ]
 
     def __str__(self):
@@ -181,6 +197,19 @@ class ImportedSecret(LoggedModel):
         organizer's pool and sorted them (350 ms for one list page of a 1,000,000-secret pool instead of 0.1 ms).
         """
         return cls.objects.with_scopes_disabled().filter(event=event)
+
+    @classmethod
+    def starting_with(cls, qs, text: str):
+        """
+        The secrets of ``qs`` that begin with ``text`` (an exact match included; upper and lower case differ), in a
+        form the (event, secret) index answers. SQLite's LIKE ignores case and cannot use that index, so there the
+        prefix becomes the range from ``text`` up to the next string that does not begin with it.
+        """
+        if connections[router.db_for_read(cls)].vendor != "sqlite":
+            return qs.filter(secret__startswith=text)
+        qs = qs.filter(secret__gte=text)
+        end = _after_prefix(text)
+        return qs if end is None else qs.filter(secret__lt=end)
 
     @classmethod
     def unused_in_group(cls, event: Event, item_id=None, variation_id=None, subevent_id=None):

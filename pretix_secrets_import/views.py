@@ -35,7 +35,9 @@ from .importer import (
     DELIMITERS, ENCODINGS, MAX_UPLOAD_SIZE, DataImportError, FileFormat,
     preview, sniff,
 )
-from .models import ALREADY_IMPORTED, DB_ID_MAX, ImportedSecret
+from .models import (
+    ALREADY_IMPORTED, DB_ID_MAX, SECRET_MAX_LENGTH, ImportedSecret,
+)
 from .tasks import REPORT_FILENAME, import_secrets
 
 SESSION_SALT = "pretix_secrets_import"
@@ -112,7 +114,9 @@ class PoolView(PoolMixin, TemplateView):
         count_filters = form.count_filters() if filtered else {}
         ctx["count"] = qs.count() if count_filters is None else ImportedSecret.count(
             event, groups=ctx["summary"], **count_filters)
-        ctx["secrets"], ctx["prev_id"], ctx["next_id"] = self._page(qs)
+        # A search reads the (event, secret) index in secret order; everything else is listed in import order.
+        order = "secret" if filtered and form.cleaned_data.get("search") else "id"
+        ctx["secrets"], ctx["prev_cursor"], ctx["next_cursor"] = self._page(qs, order)
         ctx["tickets"] = self._tickets(event, ctx["secrets"])
         ctx["generator_active"] = uses_pool(event)
         ctx["can_write"] = self.request.user.has_event_permission(
@@ -127,26 +131,29 @@ class PoolView(PoolMixin, TemplateView):
         totals = {key: sum(g[key] for g in groups) for key in ("total", "used", "unused")}
         return groups, totals
 
-    def _page(self, qs):
+    def _page(self, qs, order):
         """
-        Keyset pagination by ID: every page, the last one included, is one index range scan, however large the
-        pool is (an OFFSET would read all rows before the page).
+        Keyset pagination by ``order`` ("id" or "secret", both unique within the event): every page, the last one
+        included, is one index range scan, however large the pool is (an OFFSET would read all rows before the page).
         """
         get = self.request.GET
-        before, after = _id_param(get.get("before")), _id_param(get.get("after"))
+        parse = _id_param if order == "id" else (lambda value: (value or "")[:SECRET_MAX_LENGTH] or None)
+        before, after = parse(get.get("before")), parse(get.get("after"))
         if before is not None:
-            rows = list(qs.filter(id__lt=before).order_by("-id")[:POOL_PAGE_SIZE + 1])[::-1]
+            rows = list(qs.filter(**{f"{order}__lt": before}).order_by(f"-{order}")[:POOL_PAGE_SIZE + 1])[::-1]
             has_prev, rows = len(rows) > POOL_PAGE_SIZE, rows[-POOL_PAGE_SIZE:]
             has_next = True
         elif get.get("last"):
-            rows = list(qs.order_by("-id")[:POOL_PAGE_SIZE + 1])[::-1]
+            rows = list(qs.order_by(f"-{order}")[:POOL_PAGE_SIZE + 1])[::-1]
             has_prev, rows, has_next = len(rows) > POOL_PAGE_SIZE, rows[-POOL_PAGE_SIZE:], False
         else:
-            page_qs = qs.filter(id__gt=after) if after is not None else qs
-            rows = list(page_qs.order_by("id")[:POOL_PAGE_SIZE + 1])
+            page_qs = qs.filter(**{f"{order}__gt": after}) if after is not None else qs
+            rows = list(page_qs.order_by(order)[:POOL_PAGE_SIZE + 1])
             has_next, rows = len(rows) > POOL_PAGE_SIZE, rows[:POOL_PAGE_SIZE]
-            has_prev = after is not None and bool(rows) and qs.filter(id__lt=rows[0].pk).exists()
-        return rows, (rows[0].pk if rows and has_prev else None), (rows[-1].pk if rows and has_next else None)
+            has_prev = after is not None and bool(rows) and qs.filter(
+                **{f"{order}__lt": getattr(rows[0], order)}).exists()
+        return (rows, getattr(rows[0], order) if rows and has_prev else None,
+                getattr(rows[-1], order) if rows and has_next else None)
 
     def _tickets(self, event, secrets):
         used = [s.secret for s in secrets if s.used]

@@ -293,3 +293,29 @@ def test_allocation_query_reads_the_allocation_index(event, item):
     with scopes_disabled():
         plan = ImportedSecret.unused_in_group(event, item_id=item.pk).order_by("id").explain()
     assert "importedsecret_alloc_idx" in plan
+
+
+@pytest.mark.parametrize("prefix", ["A", "AB-1", "ab", "Z\U0010ffff", "\U0010ffff", "\ud7ff", "é", "%", "_"])
+def test_starting_with_matches_exactly_the_secrets_with_that_beginning(event, prefix):
+    secrets = ["A", "AB-1", "AB-10", "AB-2", "ab-1", "AB1", "B", "Z\U0010ffff", "Z\U0010ffffX", "Z\U0010fffe",
+               "\U0010ffff", "\U0010ffffA", "\ud7ffX", "\ue000", "é", "éa", "e", "%x", "_y", "xy"]
+    for secret in secrets:
+        add_secret(event, secret)
+    with scopes_disabled():
+        found = set(ImportedSecret.starting_with(ImportedSecret.of_event(event), prefix).values_list("secret",
+                                                                                                     flat=True))
+    assert found == {s for s in secrets if s.startswith(prefix)}
+
+
+def test_search_reads_the_search_index(event):
+    with scopes_disabled():
+        ImportedSecret.insert_rows(event, [{"secret": f"S-{i:05}", "used": False, "item": None, "variation": None,
+                                            "subevent": None} for i in range(3000)] + [
+            {"secret": "AB-1", "used": False, "item": None, "variation": None, "subevent": None}])
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {ImportedSecret._meta.db_table}")
+    with scopes_disabled():
+        qs = ImportedSecret.starting_with(ImportedSecret.of_event(event), "AB")
+        assert "importedsecret_search_idx" in qs.order_by("secret").explain()
+        assert "importedsecret_search_idx" in ImportedSecret.of_event(event).filter(secret="AB-1").explain()

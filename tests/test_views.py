@@ -105,16 +105,35 @@ def test_pool_page_filters(backend_client, event, item):
         return [s for s in ("ALPHA-1", "BETA-1", "BETA-2") if f"<code>{s}</code>" in page]
 
     assert listed({}) == ["ALPHA-1", "BETA-1", "BETA-2"]
-    assert listed({"search": "beta"}) == ["BETA-1", "BETA-2"]
+    assert listed({"search": "BETA"}) == ["BETA-1", "BETA-2"]
+    assert listed({"search": "BETA-1"}) == ["BETA-1"]
+    assert listed({"search": "beta"}) == []  # upper and lower case count
+    assert listed({"search": "ETA"}) == []  # secrets that begin with the text
     assert listed({"used": "yes"}) == ["BETA-1"]
     assert listed({"used": "no"}) == ["ALPHA-1", "BETA-2"]
     assert listed({"item": str(item.pk)}) == ["ALPHA-1"]
     assert listed({"item": "none", "used": "no"}) == ["BETA-2"]
     assert "did not match any secrets" in backend_client.get(pool_url(event), {"search": "zzz"}).content.decode()
     # the counts come from the pool's counters, except for a search
-    for query, count in [({}, 3), ({"search": "beta"}, 2), ({"used": "yes"}, 1), ({"item": str(item.pk)}, 1),
-                         ({"item": "none", "used": "no"}, 1), ({"search": "beta", "used": "no"}, 1)]:
+    for query, count in [({}, 3), ({"search": "BETA"}, 2), ({"used": "yes"}, 1), ({"item": str(item.pk)}, 1),
+                         ({"item": "none", "used": "no"}, 1), ({"search": "BETA", "used": "no"}, 1)]:
         assert backend_client.get(pool_url(event), query).context["count"] == count
+
+
+def test_pool_page_pages_a_search_in_secret_order(backend_client, event, monkeypatch):
+    monkeypatch.setattr(views, "POOL_PAGE_SIZE", 2)
+    for secret in ("K-3", "K-1", "OTHER", "K-5", "K-2", "K-4"):
+        add_secret(event, secret)
+
+    def page(query):
+        ctx = backend_client.get(pool_url(event), {"search": "K-", **query}).context
+        return [s.secret for s in ctx["secrets"]], ctx["prev_cursor"], ctx["next_cursor"]
+
+    assert page({}) == (["K-1", "K-2"], None, "K-2")
+    assert page({"after": "K-2"}) == (["K-3", "K-4"], "K-3", "K-4")
+    assert page({"after": "K-4"}) == (["K-5"], "K-5", None)
+    assert page({"before": "K-3"}) == (["K-1", "K-2"], None, "K-2")
+    assert page({"last": "1"}) == (["K-4", "K-5"], "K-4", None)
 
 
 def test_pool_page_paginates_by_keyset_with_constant_queries(backend_client, event, monkeypatch):
