@@ -195,6 +195,14 @@ class ImportForm(forms.Form):
         if not event.has_subevents:
             del self.fields["subevent"]
 
+    @staticmethod
+    def initial_from(mapping: dict) -> dict:
+        """The form's values for a column mapping (as ``mapping()`` returns it, as a dict)."""
+        initial = {"secret": f"column:{mapping['secret']}"}
+        for name in ("item", "variation", "subevent"):
+            initial[name] = f"{mapping[name][0]}:{mapping[name][1]}" if mapping.get(name) else ""
+        return initial
+
     def mapping(self) -> Mapping:
         data = self.cleaned_data
         mapping = Mapping(secret=int(data["secret"].split(":")[1]))

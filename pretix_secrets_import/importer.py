@@ -9,11 +9,13 @@ imported. The rules for a secret are those of ``ImportedSecret.clean_rows``; thi
 import codecs
 import csv
 import io
+import logging
 import zipfile
 from array import array
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from time import monotonic
 
 from django.db import transaction
 from django.utils.translation import gettext as _, pgettext
@@ -36,6 +38,7 @@ BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
 )
 FIELDS = ("item", "variation", "subevent")
+logger = logging.getLogger(__name__)
 
 
 class DataImportError(Exception):
@@ -200,6 +203,23 @@ def _read_xlsx(fileobj, progress):
         workbook.close()
 
 
+def count_lines(fileobj, fmt: FileFormat) -> int:
+    """
+    About how many lines the file has, fast: for a CSV file its line breaks, for an Excel file the size its sheet
+    states. Enough to decide whether an import fits into a web request.
+    """
+    if fmt.kind == "xlsx":
+        from openpyxl import load_workbook
+        try:
+            workbook = load_workbook(fileobj, read_only=True)
+            return (workbook.worksheets[0].max_row or 0) if workbook.worksheets else 0
+        except XLSX_ERRORS:
+            return 0  # the import itself reports what is wrong with the file
+    # Every encoding we read writes a line break with one 0x0A byte (UTF-16 and UTF-32 pad it with zero bytes).
+    fileobj.seek(0)
+    return sum(block.count(b"\n") for block in iter(lambda: fileobj.read(1024 * 1024), b""))
+
+
 def preview(fileobj, fmt: FileFormat, lines=10):
     """The header (or ``None``) and the first lines of the file, for the column mapping."""
     header, rows = None, []
@@ -329,11 +349,29 @@ def import_file(event, fileobj, fmt: FileFormat, mapping: Mapping, *, on_error=N
     ``on_error(error)`` is called for every invalid line as it is found; the first ``keep_errors`` errors are also
     returned. With ``dry_run`` everything is checked and nothing is stored.
     """
+    started = monotonic()
+    logger.info("Secrets import into %s/%s started (%s)%s", event.organizer.slug, event.slug, filename or "a file",
+                " as a dry run" if dry_run else "")
+    try:
+        result = _import_file(event, fileobj, fmt, mapping, on_error=on_error, progress=progress,
+                              keep_errors=keep_errors, dry_run=dry_run, user=user, auth=auth, filename=filename)
+    except Exception as e:
+        logger.warning("Secrets import into %s/%s failed after %.1f s: %s; nothing was imported", event.organizer.slug,
+                       event.slug, monotonic() - started, type(e).__name__)
+        raise
+    outcome = "checked (dry run)" if dry_run and not result.error_count else \
+        "refused for invalid lines" if result.error_count else "imported"
+    logger.info("Secrets import into %s/%s %s: %d lines, %d imported, %d invalid lines, %.1f s", event.organizer.slug,
+                event.slug, outcome, result.lines, result.imported, result.error_count, monotonic() - started)
+    return result
+
+
+def _import_file(event, fileobj, fmt, mapping, *, on_error, progress, keep_errors, dry_run, user, auth, filename):
     result = ImportResult()
     resolver = Resolver(event)
     stored = _StoredRows()
     line_label = _("line {number}")
-    repeated = str(REPEATED)
+    repeated, already_imported = str(REPEATED), str(ALREADY_IMPORTED)  # translated once, not per line
     column_names = {"secret": pgettext("ticket_secret", "Secret"), "item": _("Product"), "variation": _("Variation"),
                     "subevent": pgettext("subevent", "Date")}
 
@@ -409,7 +447,7 @@ def import_file(event, fileobj, fmt: FileFormat, mapping: Mapping, *, on_error=N
             existing = ImportedSecret.ids_of(event.organizer_id, [secret for _line, secret in skipped])
             for line, secret in skipped:
                 first = stored.line_of(existing[secret]) if secret in existing else None
-                report(line, "secret", secret, ALREADY_IMPORTED if first is None else repeated.format(
+                report(line, "secret", secret, already_imported if first is None else repeated.format(
                     label=line_label.format(number=first)))
         for pk, line in sorted((ids[row["secret"]], line) for line, row in valid if row["secret"] in ids):
             stored.add(pk, line)

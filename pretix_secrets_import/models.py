@@ -536,3 +536,39 @@ class PoolCount(models.Model):
             f"GROUP BY item_id, variation_id, subevent_id HAVING SUM(total) <> 0 OR SUM(unused) <> 0",
             [event_id, event_id],
         )
+
+
+class ImportRun(models.Model):
+    """
+    One start of a file import as a task. The task moves it from ``queued`` to ``running`` and, in the import's own
+    transaction, to ``imported``; an import that ended without storing anything becomes ``failed``, one whose worker
+    vanished ``lost``. It lets the import page tell a lost task from a slow one, a second submit of the same upload
+    find the first run, and a retry start with the same choices.
+    """
+    QUEUED, RUNNING, IMPORTED, FAILED, LOST = "queued", "running", "imported", "failed", "lost"
+    ACTIVE = (QUEUED, RUNNING, IMPORTED)  # at most one of these per upload
+
+    id = models.UUIDField(primary_key=True)  # the Celery task ID
+    event = models.ForeignKey("pretixbase.Event", on_delete=models.CASCADE, related_name="+")
+    upload = models.UUIDField()  # the uploaded CachedFile, which is deleted after a successful import
+    state = models.CharField(max_length=16, default=QUEUED)
+    options = models.JSONField(default=dict)  # file format and column mapping
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True)
+
+    objects = ScopedManager(organizer="event__organizer")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["upload"], condition=Q(state__in=("queued", "running", "imported")),
+                                    name="importrun_one_active_per_upload"),
+        ]
+        indexes = [models.Index(fields=["upload", "created"], name="importrun_upload_idx")]
+
+    def move(self, source, target, **fields) -> bool:
+        """Change the state from one of ``source`` to ``target`` unless someone else changed it first."""
+        moved = ImportRun.objects.with_scopes_disabled().filter(pk=self.pk, state__in=source).update(
+            state=target, **fields)
+        if moved:
+            self.state = target
+        return bool(moved)

@@ -3,11 +3,13 @@ import io
 import re
 from dataclasses import asdict
 from datetime import timedelta
+from uuid import UUID, uuid4
 
+from celery.result import AsyncResult
 from django.conf import settings
 from django.contrib import messages
 from django.db import IntegrityError, transaction
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import translation
@@ -25,6 +27,7 @@ from pretix.control.views.event import (
 )
 from pretix.helpers import OF_SELF
 
+from . import config
 from .alerts import group_names
 from .forms import (
     AddSecretForm, ImportForm, PoolFilterForm, SecretsImportSettingsForm,
@@ -33,14 +36,19 @@ from .forms import (
 from .generator import uses_pool
 from .importer import (
     DELIMITERS, ENCODINGS, MAX_UPLOAD_SIZE, DataImportError, FileFormat,
-    preview, sniff,
+    count_lines, preview, sniff,
 )
 from .models import (
-    ALREADY_IMPORTED, DB_ID_MAX, SECRET_MAX_LENGTH, ImportedSecret,
+    ALREADY_IMPORTED, DB_ID_MAX, SECRET_MAX_LENGTH, ImportedSecret, ImportRun,
 )
-from .tasks import REPORT_FILENAME, import_secrets
+from .tasks import REPORT_FILENAME, import_secrets, lost_reason
 
 SESSION_SALT = "pretix_secrets_import"
+TOO_LARGE_FOR_REQUEST = _(
+    "This file has about {lines} lines. This pretix runs without a background task queue (Celery), so an import runs "
+    "inside the web request, and files of more than {limit} lines could be cut off by the web server's time limit. "
+    "Please split the file, or import it on the server with: python -m pretix import_secrets {organizer} {event} FILE"
+)
 UPLOAD_TYPE = "application/x-pretix-secrets-import"  # marks our uploads among pretix' cached files
 
 
@@ -274,6 +282,25 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
             raise Http404(_("This upload has expired. Please upload the file again."))
         return cf
 
+    @cached_property
+    def _last_options(self):
+        last = self._runs().first()
+        return last.options if last else None
+
+    def _runs(self):
+        return ImportRun.objects.filter(event=self.request.event, upload=self.kwargs["file"]).order_by("-created")
+
+    def _follow(self, run):
+        """Show what became of ``run``, the import of this upload that is already under way or done."""
+        if settings.HAS_CELERY:
+            url = self.get_check_url(run.pk, "ajax" in self.request.POST or "ajax" in self.request.GET)
+            if "ajax" in self.request.POST or "ajax" in self.request.GET:
+                return JsonResponse({"ready": False, "async_id": str(run.pk), "check_url": url})
+            return redirect(url)
+        messages.info(self.request, _("This file has already been imported.") if run.state == ImportRun.IMPORTED
+                      else _("This file is being imported already."))
+        return redirect(self.pool_url)
+
     def _open(self):
         # a handle of its own for every read: reads may nest (the preview needs the format, which is sniffed)
         return self.file.file.storage.open(self.file.file.name, "rb")
@@ -290,6 +317,8 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
                 fmt.delimiter = source["delimiter"]
         if "has_header" in source or source.get("format_set"):
             fmt.has_header = bool(source.get("has_header"))
+        elif self._last_options and self.request.method == "GET":
+            fmt = FileFormat(**self._last_options["fmt"])
         return fmt
 
     @cached_property
@@ -300,7 +329,25 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
     def dispatch(self, request, *args, **kwargs):
         if "async_id" in request.GET and settings.HAS_CELERY:
             return self.get_result(request)
+        try:
+            self.file
+        except Http404:
+            # A successful import deletes its upload; a second submit or a return to the page shows that import.
+            imported = self._runs().filter(state=ImportRun.IMPORTED).first()
+            if imported is None:
+                raise
+            return self._follow(imported)
         return super().dispatch(request, *args, **kwargs)
+
+    def get_result(self, request):
+        try:
+            run = ImportRun.objects.filter(pk=UUID(request.GET.get("async_id", "")), event=request.event).first()
+        except ValueError:
+            run = None  # pretix' own check answers that
+        reason = run and lost_reason(run, AsyncResult(str(run.pk)))
+        if reason:
+            return self.error(DataImportError(reason))
+        return super().get_result(request)
 
     def _readable(self):
         """``None`` if the file can be previewed, otherwise a redirect back to the upload with the reason."""
@@ -331,6 +378,8 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
             kwargs.pop("files", None)
         kwargs["initial"] = {"encoding": self.fmt.encoding, "delimiter": self.fmt.delimiter,
                              "has_header": self.fmt.has_header, **self._guess_columns()}
+        if self._last_options and self.request.method == "GET":  # a retry starts with the choices of the last try
+            kwargs["initial"].update(ImportForm.initial_from(self._last_options["mapping"]))
         return kwargs
 
     def _guess_columns(self):
@@ -363,9 +412,26 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
         if fmt.kind == "csv":
             fmt.encoding, fmt.delimiter = form.cleaned_data["encoding"], form.cleaned_data["delimiter"]
         fmt.has_header = form.cleaned_data["has_header"]
+        if not settings.HAS_CELERY:
+            with self._open() as f:
+                lines = count_lines(f, fmt)
+            if lines > config.max_lines_in_request():
+                form.add_error(None, TOO_LARGE_FOR_REQUEST.format(
+                    lines=lines, limit=config.max_lines_in_request(), organizer=self.request.event.organizer.slug,
+                    event=self.request.event.slug,
+                ))
+                return self.form_invalid(form)
+        options = {"fmt": asdict(fmt), "mapping": asdict(form.mapping())}
+        try:
+            with transaction.atomic():
+                run = ImportRun.objects.create(id=uuid4(), event=self.request.event, upload=self.file.id,
+                                               options=options)
+        except IntegrityError:  # this upload is being imported already: a double submit
+            active = self._runs().filter(state__in=ImportRun.ACTIVE).first()
+            return self._follow(active) if active else redirect(self.request.path)  # it has just ended: look again
         return self.do(
-            self.request.event.pk, str(self.file.id), asdict(fmt), asdict(form.mapping()),
-            translation.get_language(), self.request.user.pk, self.file.session_key,
+            self.request.event.pk, str(self.file.id), options["fmt"], options["mapping"],
+            translation.get_language(), self.request.user.pk, self.file.session_key, run_id=str(run.pk),
         )
 
     def get_success_message(self, value):
@@ -376,7 +442,7 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
 
     def get_success_url(self, value):
         if value["error_count"]:
-            return _url(self.request.event, "import.report", file=self.file.id, report=value["report"])
+            return _url(self.request.event, "import.report", file=self.kwargs["file"], report=value["report"])
         return self.pool_url
 
     def get_error_url(self):
