@@ -53,8 +53,12 @@ TARGETS = {
     # context: the same through the management command, pretix' start-up (~4-6 s) included
     "import-time command": ("s", "raw insert", "python -m pretix import_secrets", "B/A time", None, None),
     "import-rss": ("MB", "limit", "import_secrets peak RSS", "B (MB)", "<=", 300.0),
+    # a file whose secrets are all in the pool already is refused no slower than it was imported
+    "import-duplicates": ("s", "import_file, new secrets", "import_file, all already imported", "B/A time", "<=",
+                          1.0),
 }
-for _name in ("api page 1", "api last page", "backend page 1", "backend last page"):
+for _name in ("api page 1", "api last page", "backend page 1", "backend last page", "backend search",
+              "backend search exact", "api secret filter"):
     TARGETS["list " + _name] = ("s/request", "pool 1k", "pool 1M", "B/A time", "<=", 3.0)
 # context without a target: a page in the middle costs its OFFSET with page numbers
 TARGETS["list api middle page"] = ("s/request", "pool 1k", "pool 1M", "B/A time", None, None)
@@ -298,9 +302,12 @@ class Bench:
         backend.force_login(self.user)
         targets = {}
         counts = {}
+        middle = {}
         for ev in (self.small, self.big):
             with scopes_disabled():
                 counts[ev.slug] = ImportedSecret.objects.filter(event=ev).count()
+                middle[ev.slug] = ImportedSecret.objects.filter(event=ev).order_by("id")[
+                    counts[ev.slug] // 2].secret
             base = f"/api/v1/organizers/{ORGA}/events/{ev.slug}/imported_secrets/"
             api_count = api.get(base).json()["count"]  # from the pool's counters, kept by the migration's triggers
             if api_count != counts[ev.slug]:
@@ -313,6 +320,10 @@ class Bench:
                 "list api middle page": (api, f"{base}?page={max(1, last // 2)}"),
                 "list backend page 1": (backend, pool),
                 "list backend last page": (backend, pool + "?last=1"),
+                # one secret from the middle of the pool, and its first characters, which 100 secrets share
+                "list backend search": (backend, f"{pool}?search={middle[ev.slug][:-2]}"),
+                "list backend search exact": (backend, f"{pool}?search={middle[ev.slug]}"),
+                "list api secret filter": (api, f"{base}?secret={middle[ev.slug]}"),
             }
         for sid in targets[self.small.slug]:
             times = {self.small.slug: [], self.big.slug: []}
@@ -420,6 +431,35 @@ class Bench:
         peak = max(rss) if all(rss) else float("nan")
         self.add("import-rss", 300.0, peak, peak, dict(peak_rss_mb=rss, noop_rss_mb=noop_rss))
 
+    def bench_duplicates(self):
+        """Importing a file, then the same file again: every line already imported, so all of it is refused."""
+        from django.db import connection
+        from django_scopes import scopes_disabled
+
+        from pretix_secrets_import.importer import (
+            FileFormat, Mapping, import_file,
+        )
+        lines = self.p["import_lines"]
+        path = os.path.join(self.datadir, "duplicates.csv")
+        times = {"new": [], "again": []}
+        for rep in range(self.p["import_reps"]):
+            event = self.make_event(f"duplicates-{rep}", "imported_secrets")
+            with open(path, "w") as f:
+                f.writelines(f"D{rep}-{i:08d}\n" for i in range(lines))
+            for kind in ("new", "again"):  # the second import needs the first one's secrets in the pool
+                connection.close()
+                t = time.perf_counter()
+                with open(path, "rb") as f, scopes_disabled():
+                    result = import_file(event, f, FileFormat(), Mapping(secret=0), keep_errors=0)
+                times[kind].append(time.perf_counter() - t)
+                expected = (lines, 0) if kind == "new" else (0, lines)
+                if (result.imported, result.error_count) != expected:
+                    raise RuntimeError(f"{kind}: imported {result.imported}, {result.error_count} errors")
+                log(f"import of {lines} lines, {kind}: {times[kind][-1]:.1f} s")
+        os.unlink(path)
+        a, b = median(times["new"]), median(times["again"])
+        self.add("import-duplicates", a, b, b / a, dict(lines=lines, times=times))
+
     def bench_sales(self):
         if self.db != "postgresql":
             self.skip("sales-pg", "PostgreSQL only")
@@ -504,7 +544,7 @@ def main():
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--size", choices=tuple(SIZES), default=os.environ.get("BENCH_SIZE") or "full")
     parser.add_argument("--strict", action="store_true", help="exit with status 2 if a target is missed")
-    parser.add_argument("--only", help="comma-separated scenarios: alloc,scale,list,bulk,import,sales")
+    parser.add_argument("--only", help="comma-separated scenarios: alloc,scale,list,bulk,import,duplicates,sales")
     parser.add_argument("--keep", action="store_true", help="keep the data directory (and database)")
     args = parser.parse_args()
     started = time.time()
@@ -524,7 +564,7 @@ def main():
     import django
     django.setup()
     import logging
-    for name in ("celery", "pretix", "django"):  # pretix logs every eager task at INFO without DEBUG
+    for name in ("celery", "pretix", "django", "pretix_secrets_import"):  # pretix logs every eager task at INFO
         logging.getLogger(name).setLevel(logging.WARNING)
     from django.conf import settings
     from django_scopes import scopes_disabled
@@ -541,7 +581,7 @@ def main():
             bench.setup_base()
             steps = [("alloc", bench.bench_alloc), ("scale", bench.bench_alloc_scale), ("list", bench.bench_list),
                      ("bulk", bench.bench_bulk), ("sales", bench.bench_sales), ("import", lambda: bench.bench_import(
-                         config))]
+                         config)), ("duplicates", bench.bench_duplicates)]
             for name, step in steps:
                 if only and name not in only:
                     continue

@@ -356,8 +356,10 @@ def import_file(event, fileobj, fmt: FileFormat, mapping: Mapping, *, on_error=N
         result = _import_file(event, fileobj, fmt, mapping, on_error=on_error, progress=progress,
                               keep_errors=keep_errors, dry_run=dry_run, user=user, auth=auth, filename=filename)
     except Exception as e:
+        # our own messages name lines and columns, never a secret; other exceptions only by their type
+        reason = f"DataImportError: {e}" if isinstance(e, DataImportError) else type(e).__name__
         logger.warning("Secrets import into %s/%s failed after %.1f s: %s; nothing was imported", event.organizer.slug,
-                       event.slug, monotonic() - started, type(e).__name__)
+                       event.slug, monotonic() - started, reason)
         raise
     outcome = "checked (dry run)" if dry_run and not result.error_count else \
         "refused for invalid lines" if result.error_count else "imported"
@@ -399,6 +401,19 @@ def _import_file(event, fileobj, fmt, mapping, *, on_error, progress, keep_error
     from_columns = [(name, getattr(mapping, name)[1]) for name in FIELDS
                     if getattr(mapping, name) and getattr(mapping, name)[0] != "fixed"]
 
+    def report_taken(valid, taken):
+        """Report the rows whose secret the pool holds (``taken``: ``{secret: id}``); returns the other rows."""
+        free = []
+        for line, row in valid:
+            pk = taken.get(row["secret"])
+            if pk is None:
+                free.append((line, row))
+                continue
+            first = stored.line_of(pk)
+            report(line, "secret", row["secret"], already_imported if first is None else repeated.format(
+                label=line_label.format(number=first)))
+        return free
+
     def flush(chunk):
         secret_column = mapping.secret
         rows = [{"secret": cells[secret_column].strip() if secret_column < len(cells) else "", **fixed}
@@ -437,18 +452,20 @@ def _import_file(event, fileobj, fmt, mapping, *, on_error, progress, keep_error
                                    message)
                 if clean is not None and not row_problems:
                     valid.append((line, clean))
+        if result.error_count or chunk_errors:
+            # The import fails anyway: look the chunk up before storing it, so that a file of secrets that are already
+            # in the pool costs one index lookup per line, not an insert that conflicts and then a lookup.
+            valid = report_taken(valid, ImportedSecret.ids_of(event.organizer_id, [row["secret"] for _l, row in valid]))
         if not valid:
             return
         # Valid rows are stored even after an error (and in a dry run), so that later repeats of them in the file
         # are found; the transaction is rolled back at the end in that case.
         ids = ImportedSecret.insert_rows(event, [row for _line, row in valid], skip_existing=True)
-        skipped = [(line, row["secret"]) for line, row in valid if row["secret"] not in ids]
+        skipped = [(line, row) for line, row in valid if row["secret"] not in ids]
         if skipped:
-            existing = ImportedSecret.ids_of(event.organizer_id, [secret for _line, secret in skipped])
-            for line, secret in skipped:
-                first = stored.line_of(existing[secret]) if secret in existing else None
-                report(line, "secret", secret, already_imported if first is None else repeated.format(
-                    label=line_label.format(number=first)))
+            taken = ImportedSecret.ids_of(event.organizer_id, [row["secret"] for _line, row in skipped])
+            # 0: taken by another transaction that has deleted it again since; still not stored by this import
+            report_taken(skipped, {row["secret"]: taken.get(row["secret"], 0) for _line, row in skipped})
         for pk, line in sorted((ids[row["secret"]], line) for line, row in valid if row["secret"] in ids):
             stored.add(pk, line)
         result.imported += len(ids)

@@ -328,3 +328,20 @@ def test_xlsx_with_a_damaged_part_is_refused_as_unreadable(event, payload):
             assert "Excel" in str(e)
             refused += 1
     assert refused
+
+
+def test_imports_are_logged_for_operators_without_secrets(event, caplog):
+    caplog.set_level("INFO", logger="pretix_secrets_import")
+    run(event, b"LOG-1\nLOG-2\n", filename="gate.csv")
+    run(event, b"LOG-3\nLOG-1\n", filename="again.csv")
+    with pytest.raises(DataImportError):
+        run(event, b"\n\n", filename="empty.csv")
+    lines = [r.getMessage() for r in caplog.records if r.name == "pretix_secrets_import.importer"]
+    assert lines[0] == "Secrets import into bigevents/sampleconf started (gate.csv)"
+    assert re.fullmatch(r"Secrets import into bigevents/sampleconf imported: 2 lines, 2 imported, 0 invalid lines, "
+                        r"[0-9.]+ s", lines[1])
+    assert re.fullmatch(r"Secrets import into bigevents/sampleconf refused for invalid lines: 2 lines, 0 imported, "
+                        r"1 invalid lines, [0-9.]+ s", lines[3])
+    assert re.fullmatch(r"Secrets import into bigevents/sampleconf failed after [0-9.]+ s: DataImportError: The file "
+                        r"does not contain any secrets.; nothing was imported", lines[5])
+    assert "LOG-" not in caplog.text
