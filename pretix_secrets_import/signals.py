@@ -3,6 +3,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.urls import resolve, reverse
 from django.utils.translation import gettext_lazy as _
+from django_scopes import scopes_disabled
 from rest_framework import serializers
 
 from pretix.base.logentrytypes import EventLogEntryType, log_entry_types
@@ -22,7 +23,7 @@ from . import alerts
 from .exporters import ImportedSecretExporter
 from .generator import (
     WHEN_EMPTY_CHOICES, WHEN_EMPTY_REFUSE, ImportedSecretGenerator,
-    cap_quota_availability, uses_pool,
+    cap_quota_availability, generator_switched, uses_pool,
 )
 from .models import DB_ID_MAX, ImportedSecret, PoolCount
 from .order_import import PoolCheckColumn
@@ -127,6 +128,17 @@ def rearm_after_threshold_change(sender, instance, **kwargs):
         alerts.rearm_all(instance.object_id)
 
 
+@receiver(post_save, sender=Event_SettingsStore, dispatch_uid="secrets_import_generator_saved")
+@receiver(post_delete, sender=Event_SettingsStore, dispatch_uid="secrets_import_generator_deleted")
+def log_generator_switch(sender, instance, **kwargs):
+    if instance.key == "ticket_secret_generator":
+        with scopes_disabled():
+            event = Event.objects.filter(pk=instance.object_id).select_related("organizer").first()
+        if event is not None:  # None while the event itself is deleted
+            event.settings.flush()
+            generator_switched(event)
+
+
 @receiver(post_delete, sender=Event, dispatch_uid="secrets_import_drop_counts")
 def drop_counts(sender, instance, **kwargs):
     # PoolCount has no foreign key to the event: deleting the event's secrets adds rows to it until the very end.
@@ -180,6 +192,15 @@ class ImportedSecretLogEntryType(EventLogEntryType):
     "pretix_secrets_import.secrets.deleted": _("{count} unused imported ticket secrets were deleted."),
 })
 class ImportedSecretsBulkLogEntryType(EventLogEntryType):
+    pass
+
+
+@log_entry_types.new(
+    "pretix_secrets_import.plugin.disabled",
+    _("Secrets Import was disabled while tickets got their secrets from the imported pool: new tickets get random "
+      "secrets now, which your access control may not accept. {unused} unused secrets stay in the pool."),
+)
+class PluginDisabledLogEntryType(EventLogEntryType):
     pass
 
 

@@ -179,7 +179,7 @@ def test_rolled_back_order_gives_its_secret_back(shop):
 # --- empty pool -----------------------------------------------------------------------------------------------------
 
 
-def test_empty_pool_refuses_api_order(token_client, shop):
+def test_empty_pool_refuses_api_order(token_client, shop, caplog):
     add_secret(shop.event, "ONLY-ONE")
     resp = api_order(token_client, shop.event, {"item": shop.ticket.pk}, {"item": shop.ticket.pk})
     assert resp.status_code == 400
@@ -187,13 +187,19 @@ def test_empty_pool_refuses_api_order(token_client, shop):
     assert pool_state(shop.event) == {"ONLY-ONE": False}
     with scopes_disabled():
         assert not Order.objects.filter(event=shop.event).exists()
+    # the operator sees the refusal in the server log, without the secret the first ticket had taken
+    refusals = [r for r in caplog.records if r.name == "pretix_secrets_import.generator"]
+    assert [r.levelname for r in refusals] == ["WARNING"]
+    assert f"product {shop.ticket.pk}" in refusals[0].getMessage()
+    assert "the sale was refused" in refusals[0].getMessage() and "ONLY-ONE" not in caplog.text
 
 
-def test_empty_pool_can_fall_back_to_random(token_client, shop):
+def test_empty_pool_can_fall_back_to_random(token_client, shop, caplog):
     shop.event.settings.secrets_import_when_empty = "random"
     resp = api_order(token_client, shop.event, {"item": shop.ticket.pk})
     assert resp.status_code == 201
     assert len(resp.data["positions"][0]["secret"]) == 32
+    assert "a random secret was issued instead" in caplog.text
 
 
 # --- shop checkout --------------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 import pytest
 from django_scopes import scopes_disabled
 
+from pretix.base.models import LogEntry
 from pretix.base.signals import event_live_issues
 
 from pretix_secrets_import.models import ImportedSecret
@@ -90,3 +91,43 @@ def test_empty_pool_is_a_shop_not_ready_issue(event):
     assert any("no unused secrets" in str(r) for r in issues())
     add_secret(event, "A")
     assert issues() == []
+
+
+def test_disabling_the_plugin_while_its_generator_is_on_warns_in_the_log(event, caplog):
+    add_secret(event, "LEFT-1")
+    event.settings.ticket_secret_generator = "imported_secrets"
+    with scopes_disabled():
+        event.disable_plugin("pretix_secrets_import")
+        event.save()
+        entry = LogEntry.objects.get(event=event, action_type="pretix_secrets_import.plugin.disabled")
+    assert entry.parsed_data == {"unused": 1}
+    assert "new tickets get random secrets now" in str(entry.display())
+    assert "1 unused secrets stay in the pool" in caplog.text
+    # pretix keeps the setting, so enabling the plugin again brings the pool back
+    event.settings.flush()
+    assert event.settings.ticket_secret_generator == "imported_secrets"
+    with scopes_disabled():
+        event.enable_plugin("pretix_secrets_import")
+        event.save()
+    assert event.ticket_secret_generator.identifier == "imported_secrets"
+
+
+def test_disabling_the_plugin_with_another_generator_logs_nothing(event, caplog):
+    with scopes_disabled():
+        event.disable_plugin("pretix_secrets_import")
+        event.save()
+        assert not LogEntry.objects.filter(action_type="pretix_secrets_import.plugin.disabled").exists()
+    assert "Secrets Import was disabled" not in caplog.text
+
+
+def test_switching_the_generator_is_logged(event, caplog):
+    event.settings.ticket_secret_generator = "imported_secrets"
+    assert "Tickets of bigevents/sampleconf get imported secrets from now on; 0 unused in the pool" in caplog.text
+    assert caplog.records[-1].levelname == "WARNING"  # an empty pool refuses every sale
+    add_secret(event, "S-1")
+    event.settings.ticket_secret_generator = "random"
+    assert ("Tickets of bigevents/sampleconf no longer get imported secrets (generator random); 1 unused secrets "
+            "stay in the pool") in caplog.text
+    caplog.clear()
+    event.settings.delete("ticket_secret_generator")  # back to pretix' default
+    assert "no longer get imported secrets (generator random)" in caplog.text
