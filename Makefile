@@ -12,7 +12,7 @@ LOCALE_DIR := pretix_secrets_import/locale
 MO_FILES := $(patsubst %.po,%.mo,$(wildcard $(LOCALE_DIR)/*/LC_MESSAGES/django.po))
 
 .PHONY: demo install install-dev browser test test-pg screenshots lint migrations-check messages compilemessages clean \
-	bench bench-pg load fuzz crash
+	bench bench-pg load fuzz crash dist check-dist
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -108,6 +108,16 @@ compilemessages: $(MO_FILES)
 %.mo: %.po
 	@if command -v msgfmt >/dev/null; then msgfmt --check -o $@ $<; \
 	else $(VENV)/bin/pybabel compile --statistics -i $< -o $@; fi
+
+# Release artifacts (README, "Releasing"), built from a clean copy of the files git would take, each in an isolated
+# build environment whose build step compiles the translations. dist: the sdist and the wheel into dist/. check-dist:
+# the same, then twine check, check-manifest, the contents of both, and the wheel installed into a fresh virtualenv
+# with the pretix of constraints.txt: migrations applied, German texts shown (.ci/check-dist; ~3 min, warm pip cache).
+dist: $(VENV)/.installed-dev
+	$(PY) .ci/check-dist --build-only
+
+check-dist: $(VENV)/.installed-dev
+	$(PY) .ci/check-dist
 
 clean:
 	rm -rf $(VENV) data build *.egg-info $(MO_FILES)
