@@ -20,10 +20,14 @@ class PluginApp(PluginConfig):
         visible = True
         version = __version__
         category = "FEATURE"
-        compatibility = "pretix>=2026.8"
+        compatibility = "pretix>=2026.8,<2026.9"
         settings_links = [
             (_("Secrets Import"), "plugins:pretix_secrets_import:settings", {}),
         ]
+
+    def uninstalled(self, event):
+        from .generator import plugin_disabled
+        plugin_disabled(event)
 
     def ready(self):
         from . import safeguards, signals  # NOQA
