@@ -553,6 +553,7 @@ class ImportRun(models.Model):
     upload = models.UUIDField()  # the uploaded CachedFile, which is deleted after a successful import
     state = models.CharField(max_length=16, default=QUEUED)
     options = models.JSONField(default=dict)  # file format and column mapping
+    outcome = models.JSONField(null=True)  # what a successful import stored, as the task returns it
     created = models.DateTimeField(auto_now_add=True)
     started = models.DateTimeField(null=True)
 

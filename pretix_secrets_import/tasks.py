@@ -105,9 +105,15 @@ def _heartbeat(task):
         heartbeat.join()
 
 
-def _finish(run, state):
+def _finish(run, state, **fields):
     if run is not None:
-        run.move([ImportRun.RUNNING], state)
+        run.move([ImportRun.RUNNING], state, **fields)
+
+
+def _outcome(result, report_id=None) -> dict:
+    """What the task returns, and what the import page shows."""
+    return {"lines": result.lines, "imported": result.imported, "error_count": result.error_count,
+            "report": report_id}
 
 
 class ImportTask(ProfiledEventTask):
@@ -174,7 +180,9 @@ def _run_import(event, run, file_id, fmt, mapping, user_id, session_key, heartbe
                 keep_errors=0, user=user, filename=upload.filename,
             )
             if result.imported:
-                _finish(run, ImportRun.IMPORTED)  # in the import's transaction: stored secrets, stored state
+                # In the import's transaction: once the secrets are stored, the run says so, even if the worker dies
+                # before Celery stores the task's result.
+                _finish(run, ImportRun.IMPORTED, outcome=_outcome(result))
         if not result.imported:
             _finish(run, ImportRun.FAILED)
         report_id = None
@@ -190,9 +198,4 @@ def _run_import(event, run, file_id, fmt, mapping, user_id, session_key, heartbe
         report.detach()
     if result.imported:
         upload.delete()
-    return {
-        "lines": result.lines,
-        "imported": result.imported,
-        "error_count": result.error_count,
-        "report": report_id,
-    }
+    return _outcome(result, report_id)

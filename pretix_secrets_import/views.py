@@ -344,6 +344,8 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
             run = ImportRun.objects.filter(pk=UUID(request.GET.get("async_id", "")), event=request.event).first()
         except ValueError:
             run = None  # pretix' own check answers that
+        if run is not None and run.state == ImportRun.IMPORTED:
+            return self.success(run.outcome)  # stored for good, whatever became of the task afterwards
         reason = run and lost_reason(run, AsyncResult(str(run.pk)))
         if reason:
             return self.error(DataImportError(reason))

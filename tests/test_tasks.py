@@ -121,6 +121,19 @@ def test_a_failed_run_allows_a_retry_with_the_same_choices(backend_client, event
     assert pool_rows(event) == [("x", False, item.pk), ("y", False, item.pk)]
 
 
+def test_an_import_whose_worker_died_after_the_commit_shows_its_success(backend_client, event, settings):
+    process, file_id = process_url_of(backend_client, event)
+    backend_client.post(process, CSV_FORM)
+    with scopes_disabled():
+        run = ImportRun.objects.get(upload=file_id)
+    assert run.outcome == {"lines": 2, "imported": 2, "error_count": 0, "report": None}
+    # Celery never learnt the result (the worker died right after the commit): the page reads the run
+    settings.HAS_CELERY = True
+    answer = backend_client.get(process, {"async_id": str(run.pk), "ajax": "1"}).json()
+    assert answer == {"ready": True, "success": True, "redirect": pool_url(event),
+                      "message": "2 secrets have been imported."}
+
+
 def test_a_task_given_up_before_it_started_imports_nothing(backend_client, event):
     process, file_id = process_url_of(backend_client, event)
     with scopes_disabled():

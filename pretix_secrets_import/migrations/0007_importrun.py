@@ -19,6 +19,7 @@ class Migration(migrations.Migration):
                 ('upload', models.UUIDField()),
                 ('state', models.CharField(default='queued', max_length=16)),
                 ('options', models.JSONField(default=dict)),
+                ('outcome', models.JSONField(null=True)),
                 ('created', models.DateTimeField(auto_now_add=True)),
                 ('started', models.DateTimeField(null=True)),
             ],
