@@ -89,8 +89,10 @@ fuzz: $(VENV)/.installed-dev $(MO_FILES)
 crash: $(VENV)/.installed-dev $(MO_FILES)
 	CRASH_ROUNDS=$(CRASH_ROUNDS) PRETIX_CONFIG_FILE=$(PG_CONFIG) $(PY) -m pytest -s tests/test_crash_safety.py $(PYTEST_ARGS)
 
-# Load run (BENCHMARKS.md): gunicorn with pretix on 127.0.0.1 and PostgreSQL (database load_secrets_import),
-# LOAD_SECONDS (60) of concurrent list, create, bulk_create and order requests, then the invariants.
+# Load run (BENCHMARKS.md): gunicorn and a Celery worker with pretix on 127.0.0.1, PostgreSQL (database
+# load_secrets_import) and Redis (dbs 5-7): LOAD_SECONDS (60, longer for the kill) of concurrent list, create,
+# bulk_create and order requests and backend imports, one of them killed with its worker and one cut off by terminated
+# database sessions; then orders/s with random against imported_secrets, then the invariants (~6 min here).
 load: $(VENV)/.installed-dev $(MO_FILES)
 	$(PY) bench/load.py
 
