@@ -405,6 +405,8 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
         ctx["columns"] = self.columns()
         ctx["fmt"] = self.fmt
         ctx["file"] = self.file
+        # the last try of this upload ended without importing (lost, cancelled, refused): the button retries it
+        ctx["retry"] = self._runs().filter(state__in=(ImportRun.LOST, ImportRun.FAILED)).exists()
         return ctx
 
     def form_valid(self, form):

@@ -87,6 +87,7 @@ def runs(file_id):
 
 def test_an_import_run_ends_imported_and_a_second_submit_shows_it(backend_client, event):
     process, file_id = process_url_of(backend_client, event)
+    assert "Try the import again" not in backend_client.get(process).content.decode()
     resp = backend_client.post(process, CSV_FORM, follow=True)
     assert "2 secrets have been imported." in resp.content.decode()
     assert runs(file_id) == [ImportRun.IMPORTED]
@@ -115,6 +116,7 @@ def test_a_failed_run_allows_a_retry_with_the_same_choices(backend_client, event
     assert runs(file_id) == [ImportRun.FAILED]
     page = backend_client.get(process).content.decode()
     assert f'<option value="fixed:{item.pk}" selected>' in page  # the last try's choices
+    assert "Try the import again" in page
     resp = backend_client.post(process, {**CSV_FORM, "secret": "column:1", "item": f"fixed:{item.pk}"}, follow=True)
     assert "2 secrets have been imported." in resp.content.decode()
     assert runs(file_id) == [ImportRun.FAILED, ImportRun.IMPORTED]

@@ -164,7 +164,7 @@ def test_a_killed_worker_shows_a_failure_in_time_and_the_retry_imports_all(
     assert_counted(event)
     # the retry: the same upload, the same page, everything imported once
     page = backend_client.get(process).content.decode()
-    assert "Nothing was imported" in page and 'id="import-submit"' in page
+    assert "Nothing was imported" in page and 'id="import-submit"' in page and "Try the import again" in page
     stack.start_worker()
     retry, retry_result = stack.send(event, file_id, session_key, user)
     wait_for(lambda: retry_result.ready(), 300, "the retried import")
