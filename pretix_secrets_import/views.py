@@ -283,9 +283,12 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
         return cf
 
     @cached_property
+    def _last_run(self):
+        return self._runs().first()
+
+    @property
     def _last_options(self):
-        last = self._runs().first()
-        return last.options if last else None
+        return self._last_run.options if self._last_run else None
 
     def _runs(self):
         return ImportRun.objects.filter(event=self.request.event, upload=self.kwargs["file"]).order_by("-created")
@@ -293,8 +296,9 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
     def _follow(self, run):
         """Show what became of ``run``, the import of this upload that is already under way or done."""
         if settings.HAS_CELERY:
-            url = self.get_check_url(run.pk, "ajax" in self.request.POST or "ajax" in self.request.GET)
-            if "ajax" in self.request.POST or "ajax" in self.request.GET:
+            ajax = "ajax" in self.request.POST or "ajax" in self.request.GET
+            url = self.get_check_url(run.pk, ajax)
+            if ajax:
                 return JsonResponse({"ready": False, "async_id": str(run.pk), "check_url": url})
             return redirect(url)
         messages.info(self.request, _("This file has already been imported.") if run.state == ImportRun.IMPORTED
@@ -406,7 +410,7 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
         ctx["fmt"] = self.fmt
         ctx["file"] = self.file
         # the last try of this upload ended without importing (lost, cancelled, refused): the button retries it
-        ctx["retry"] = self._runs().filter(state__in=(ImportRun.LOST, ImportRun.FAILED)).exists()
+        ctx["retry"] = self._last_run is not None and self._last_run.state in (ImportRun.LOST, ImportRun.FAILED)
         return ctx
 
     def form_valid(self, form):
