@@ -31,7 +31,7 @@ upload to the poll that shows its end), the kill, the termination, the sales com
 The data directory (with the logs) is kept and named if the run fails. Every wait has a deadline, and gunicorn and
 the worker are stopped at the end whatever happens.
 
-    make load                      # 60 s mix (longer while the kill's import is waited for), then ~45 s of sales
+    make load                      # 60 s mix (longer while the kill's import is waited for), then the sales rounds
     LOAD_SECONDS=10 make load      # a shorter mix
 
 Exits 1 on an unexpected error, a failed check or a broken invariant (a missed sales target is only reported).
@@ -722,6 +722,7 @@ def check_invariants(load_event, sales_pool_event, expect):
     from pretix.base.models import OrderPosition
 
     from pretix_secrets_import.models import ImportedSecret
+    from pretix_secrets_import.pool import summary as pool_summary
     problems = []
     pool = ImportedSecret.objects.filter(event=load_event)
     secrets = set(pool.exclude(secret__startswith=IMPORT_PREFIX).values_list("secret", flat=True))
@@ -775,8 +776,9 @@ def check_invariants(load_event, sales_pool_event, expect):
             .order_by(F("item").asc(nulls_first=True), F("variation").asc(nulls_first=True),
                       F("subevent").asc(nulls_first=True))
         ]
-        if ImportedSecret.summary(event) != counted:
-            problems.append(f"{event.slug}: counters {ImportedSecret.summary(event)} differ from the rows {counted}")
+        summary = [counted_group.as_dict() for counted_group in pool_summary(event)]
+        if summary != counted:
+            problems.append(f"{event.slug}: counters {summary} differ from the rows {counted}")
     return problems
 
 

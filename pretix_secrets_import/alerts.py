@@ -16,31 +16,19 @@ from pretix.base.models import Event, Item, ItemVariation, SubEvent
 from pretix.base.notifications import Notification, NotificationType
 from pretix.helpers.urls import mainreverse_absolute
 
-from .models import ImportedSecret, PoolAlert
+from .models import PoolAlert
+from .pool import Group, summary, unused_in_group
 
 ACTION_TYPE = "pretix_secrets_import.pool.running_low"
 # Every sale counts up to this many unused secrets of its group, so the threshold must stay small enough to be cheap.
 THRESHOLD_MAX = 10000
-GROUP_FIELDS = ("item_id", "variation_id", "subevent_id")
-# Logged changes that can add unused secrets to a group (API, backend form, file import).
-POOL_ADDITIONS = {
-    "pretix_secrets_import.secret.added",
-    "pretix_secrets_import.secret.changed",
-    "pretix_secrets_import.secrets.bulk_added",
-    "pretix_secrets_import.secrets.imported",
-}
 
 _local = threading.local()
 
 
-def group_of(obj) -> dict:
-    """The restriction group of a pool secret or an alert."""
-    return {f: getattr(obj, f) for f in GROUP_FIELDS}
-
-
-def unused_count(event, group: dict, limit: int) -> int:
+def unused_count(event, group: Group, limit: int) -> int:
     """The group's unused secrets, counted only up to ``limit``."""
-    return ImportedSecret.unused_in_group(event, **group).values("pk")[:limit].count()
+    return unused_in_group(event, group).values("pk")[:limit].count()
 
 
 class _PendingChecks:
@@ -53,13 +41,13 @@ class _PendingChecks:
     def __call__(self):
         self.done = True
         with scopes_disabled():
-            events = Event.objects.select_related("organizer").in_bulk({event_id for event_id, *_g in self.groups})
-            for event_id, *group in self.groups:
+            events = Event.objects.select_related("organizer").in_bulk({event_id for event_id, _group in self.groups})
+            for event_id, group in self.groups:
                 if event_id in events:
-                    check_group(events[event_id], dict(zip(GROUP_FIELDS, group)))
+                    check_group(events[event_id], group)
 
 
-def schedule_check(event, group: dict):
+def schedule_check(event, group: Group):
     """
     Note that ``group`` of ``event``'s pool just lost an unused secret, inside the transaction that took it.
 
@@ -77,35 +65,41 @@ def schedule_check(event, group: dict):
     if pending is None or pending.done or pending not in registered:
         pending = _local.pending = _PendingChecks()
         transaction.on_commit(pending, robust=True)  # a failing alert must not fail the committed sale
-    pending.groups.add((event.pk, *(group[f] for f in GROUP_FIELDS)))
+    pending.groups.add((event.pk, group))
 
 
-def check_group(event, group: dict):
+def check_group(event, group: Group):
     """Send the alert for ``group`` if it has fewer unused secrets than the threshold and was not alerted yet."""
     threshold = event.settings.secrets_import_low_threshold
     if not threshold:
         return
     remaining = unused_count(event, group, threshold)
-    if remaining >= threshold or PoolAlert.objects.filter(event=event, **group).exists():
+    if remaining >= threshold or PoolAlert.objects.filter(event=event, **group.as_filter()).exists():
         return
     names = group_names(event, [group])[0]
     try:
         with transaction.atomic():
-            PoolAlert.objects.create(event=event, **group)
+            PoolAlert.objects.create(event=event, **group.as_filter())
             event.log_action(ACTION_TYPE, data={
-                "item": group["item_id"], "variation": group["variation_id"], "subevent": group["subevent_id"],
-                **names, "remaining": remaining, "threshold": threshold,
+                **group._asdict(), **names, "remaining": remaining, "threshold": threshold,
             })
     except IntegrityError:
         pass  # a concurrent sale stored the alert first (PostgreSQL makes us wait until it committed)
 
 
 @scopes_disabled()
-def rearm(event):
-    """Re-arm the alerted groups of ``event`` that have reached the threshold again."""
+def pool_grew(event, groups=None):
+    """
+    Unused secrets were added to ``groups`` of ``event``'s pool (``None``: to any groups), or moved there: re-arm the
+    alerts of those groups that have reached the threshold again. Every write that adds secrets calls this in its
+    transaction (tests/test_alerts.py checks every such write path).
+    """
     threshold = event.settings.secrets_import_low_threshold
     for alert in PoolAlert.objects.filter(event=event):
-        if not threshold or unused_count(event, group_of(alert), threshold) >= threshold:
+        group = Group.of(alert)
+        if groups is not None and group not in groups:
+            continue
+        if not threshold or unused_count(event, group, threshold) >= threshold:
             alert.delete()
 
 
@@ -115,18 +109,18 @@ def rearm_all(event_id):
 
 
 def group_names(event, groups):
-    """For each group (a dict with ``item_id``, ``variation_id``, ``subevent_id``), the names of its restrictions."""
+    """For each ``Group``, the names of its restrictions."""
     def names(model, field, **filters):
-        pks = {g[field] for g in groups} - {None}
+        pks = {getattr(g, field) for g in groups} - {None}
         return {o.pk: str(o) for o in model.objects.filter(pk__in=pks, **filters)} if pks else {}
 
-    items = names(Item, "item_id", event=event)
-    variations = names(ItemVariation, "variation_id", item__event=event)
-    subevents = names(SubEvent, "subevent_id", event=event)
+    items = names(Item, "item", event=event)
+    variations = names(ItemVariation, "variation", item__event=event)
+    subevents = names(SubEvent, "subevent", event=event)
     return [{
-        "item_name": items.get(g["item_id"]),
-        "variation_name": variations.get(g["variation_id"]),
-        "subevent_name": subevents.get(g["subevent_id"]),
+        "item_name": items.get(g.item),
+        "variation_name": variations.get(g.variation),
+        "subevent_name": subevents.get(g.subevent),
     } for g in groups]
 
 
@@ -142,13 +136,12 @@ def pool_warnings(event):
     The groups of ``event``'s pool below the threshold, with names and counts, and whether no unused secret is left
     at all; for the dashboard.
     """
-    groups = ImportedSecret.summary(event)
+    groups = summary(event)
     threshold = event.settings.secrets_import_low_threshold
-    low = [g for g in groups if g["unused"] < threshold] if threshold else []
-    keys = [{"item_id": g["item"], "variation_id": g["variation"], "subevent_id": g["subevent"]} for g in low]
-    for group, names in zip(low, group_names(event, keys)):
-        group["label"] = group_label(**names)
-    return low, not any(g["unused"] for g in groups)
+    low = [counted for counted in groups if counted.unused < threshold] if threshold else []
+    names = group_names(event, [counted.group for counted in low])
+    return ([{**counted.as_dict(), "label": group_label(**n)} for counted, n in zip(low, names)],
+            not any(counted.unused for counted in groups))
 
 
 def dashboard_widgets(event):
@@ -176,7 +169,7 @@ class PoolRunningLowNotificationType(NotificationType):
     def build_notification(self, logentry):
         event = logentry.event
         data = logentry.parsed_data
-        group = {"item_id": data["item"], "variation_id": data["variation"], "subevent_id": data["subevent"]}
+        group = Group(data["item"], data["variation"], data["subevent"])
         # Names in the recipient's language while the objects exist, else as they were logged.
         names = {key: value or data.get(key) for key, value in group_names(event, [group])[0].items()}
         url = mainreverse_absolute("plugins:pretix_secrets_import:pool", kwargs={

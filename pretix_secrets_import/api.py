@@ -14,7 +14,10 @@ from rest_framework.response import Response
 from pretix.api.pagination import Pagination, TotalOrderingFilter
 from pretix.helpers import OF_SELF
 
-from .models import ALREADY_IMPORTED, DB_ID_MAX, ImportedSecret
+from . import alerts, pool
+from .apps import enabled_for
+from .models import ImportedSecret
+from .rules import ALREADY_IMPORTED, DB_ID_MAX
 
 BULK_CREATE_LIMIT = 500
 
@@ -161,7 +164,7 @@ class ImportedSecretViewSet(viewsets.ModelViewSet):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        if "pretix_secrets_import" not in request.event.get_plugins():
+        if not enabled_for(request.event):
             raise Http404("The Secrets Import plugin is not enabled for this event.")
 
     def get_queryset(self):
@@ -181,7 +184,7 @@ class ImportedSecretViewSet(viewsets.ModelViewSet):
         if not filters.is_valid() or filters.form.cleaned_data.get("secret"):
             return None  # an exact secret matches at most one row, counted through the unique index
         data = filters.form.cleaned_data
-        return ImportedSecret.count(
+        return pool.count(
             self.request.event, used=data.get("used"), item=data.get("item"), variation=data.get("variation"),
             subevent=data.get("subevent"),
         )
@@ -202,6 +205,7 @@ class ImportedSecretViewSet(viewsets.ModelViewSet):
     def perform_create(self, serializer):
         serializer.save()
         self._log(serializer.instance, "pretix_secrets_import.secret.added", serializer.instance.as_row())
+        alerts.pool_grew(self.request.event, {pool.Group.of(serializer.instance)})
 
     @transaction.atomic()
     def update(self, request, *args, **kwargs):
@@ -212,6 +216,7 @@ class ImportedSecretViewSet(viewsets.ModelViewSet):
     def perform_update(self, serializer):
         serializer.save()
         self._log(serializer.instance, "pretix_secrets_import.secret.changed", serializer.instance.as_row())
+        alerts.pool_grew(self.request.event, {pool.Group.of(serializer.instance)})  # it may have moved to another group
 
     @transaction.atomic()
     def destroy(self, request, *args, **kwargs):
@@ -226,10 +231,11 @@ class ImportedSecretViewSet(viewsets.ModelViewSet):
     # A list route: the router matches it before the detail route, so "summary" is never taken for an ID.
     @action(detail=False, methods=["GET"])
     def summary(self, request, *args, **kwargs):
-        groups = ImportedSecret.summary(request.event)
-        total = sum(g["total"] for g in groups)
-        unused = sum(g["unused"] for g in groups)
-        return Response({"total": total, "used": total - unused, "unused": unused, "groups": groups})
+        groups = pool.summary(request.event)
+        total = sum(counted.total for counted in groups)
+        unused = sum(counted.unused for counted in groups)
+        return Response({"total": total, "used": total - unused, "unused": unused,
+                         "groups": [counted.as_dict() for counted in groups]})
 
     @action(detail=False, methods=["POST"])
     @transaction.atomic()
@@ -240,4 +246,5 @@ class ImportedSecretViewSet(viewsets.ModelViewSet):
         serializer.is_valid(raise_exception=True)
         serializer.save()
         self._log(request.event, "pretix_secrets_import.secrets.bulk_added", {"count": len(serializer.instance)})
+        alerts.pool_grew(request.event, {pool.Group.of(secret) for secret in serializer.instance})
         return Response(serializer.data, status=status.HTTP_201_CREATED)

@@ -5,6 +5,11 @@ from pretix.base.plugins import PluginConfig
 from . import __version__
 
 
+def enabled_for(event) -> bool:
+    """Whether the plugin is enabled for ``event``: pretix checks that for its own pages only, not for ours."""
+    return PluginApp.name in event.get_plugins()
+
+
 class PluginApp(PluginConfig):
     default = True
     name = "pretix_secrets_import"

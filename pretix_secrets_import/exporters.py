@@ -73,40 +73,41 @@ class ImportedSecretExporter(ListExporter):
             chunk = list(pool.filter(id__gt=last_id)[:CHUNK_SIZE])
             if not chunk:
                 break
-            # pretix keeps ticket secrets unique per organizer (database constraint), canceled tickets included.
-            # Only this event's tickets: a pool secret given explicitly to a ticket of another event must not
-            # show that event's orders to someone who may only read this one.
-            tickets = {
-                position.secret: position
-                for position in OrderPosition.all.filter(
-                    order__event=self.event, secret__in=[s.secret for s in chunk],
-                ).select_related("order", "item", "variation", "subevent")
-            }
-
+            tickets = self._tickets(chunk)
             for secret in chunk:
-                row = [
-                    secret.secret,
-                    _("Yes") if secret.used else _("No"),
-                    secret.used_at.astimezone(self.timezone).isoformat(timespec="seconds") if secret.used_at else "",
-                    str(secret.item) if secret.item else "",
-                    str(secret.variation) if secret.variation else "",
-                    self._date(secret.subevent),
-                ]
-                position = tickets.get(secret.secret)
-                if position is not None:
-                    row += [
-                        position.order.code,
-                        position.positionid,
-                        str(position.item),
-                        str(position.variation) if position.variation else "",
-                        self._date(position.subevent),
-                        build_name(position.attendee_name_parts, fallback_scheme=name_scheme) or "",
-                        ticket_status(position),
-                    ]
-                else:
-                    row += ["", "", "", "", "", "", USED_WITHOUT_TICKET if secret.used else ""]
-                yield row
-
+                yield self._row(secret, tickets.get(secret.secret), name_scheme)
             if len(chunk) < CHUNK_SIZE:
                 break
             last_id = chunk[-1].pk
+
+    def _tickets(self, chunk) -> dict:
+        # pretix keeps ticket secrets unique per organizer (database constraint), canceled tickets included.
+        # Only this event's tickets: a pool secret given explicitly to a ticket of another event must not
+        # show that event's orders to someone who may only read this one.
+        return {
+            position.secret: position
+            for position in OrderPosition.all.filter(
+                order__event=self.event, secret__in=[s.secret for s in chunk],
+            ).select_related("order", "item", "variation", "subevent")
+        }
+
+    def _row(self, secret, position, name_scheme) -> list:
+        row = [
+            secret.secret,
+            _("Yes") if secret.used else _("No"),
+            secret.used_at.astimezone(self.timezone).isoformat(timespec="seconds") if secret.used_at else "",
+            str(secret.item) if secret.item else "",
+            str(secret.variation) if secret.variation else "",
+            self._date(secret.subevent),
+        ]
+        if position is None:
+            return row + ["", "", "", "", "", "", USED_WITHOUT_TICKET if secret.used else ""]
+        return row + [
+            position.order.code,
+            position.positionid,
+            str(position.item),
+            str(position.variation) if position.variation else "",
+            self._date(position.subevent),
+            build_name(position.attendee_name_parts, fallback_scheme=name_scheme) or "",
+            ticket_status(position),
+        ]

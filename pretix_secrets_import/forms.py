@@ -6,8 +6,10 @@ from pretix.base.models import ItemVariation
 
 from .alerts import THRESHOLD_MAX
 from .generator import WHEN_EMPTY_CHOICES
-from .importer import ENCODINGS, MAX_UPLOAD_SIZE, Mapping
-from .models import SECRET_MAX_LENGTH, ImportedSecret
+from .importer import ENCODINGS, MAX_UPLOAD_SIZE, ColumnMapping, Source
+from .models import ImportedSecret
+from .pool import starting_with
+from .rules import SECRET_MAX_LENGTH
 
 
 class SecretsImportSettingsForm(SettingsForm):
@@ -85,7 +87,7 @@ class PoolFilterForm(forms.Form):
             del self.fields["subevent"]
 
     def count_filters(self):
-        """The filters as arguments of ``ImportedSecret.count``; ``None`` for a search, which needs a query."""
+        """The filters as arguments of ``pool.count``; ``None`` for a search, which needs a query."""
         data = self.cleaned_data
         if data.get("search", "").strip():
             return None
@@ -98,7 +100,7 @@ class PoolFilterForm(forms.Form):
     def filter(self, qs):
         data = self.cleaned_data
         if data.get("search"):
-            qs = ImportedSecret.starting_with(qs, data["search"].strip())
+            qs = starting_with(qs, data["search"].strip())
         if data.get("used"):
             qs = qs.filter(used=data["used"] == "yes")
         for name in ("item", "subevent"):
@@ -174,7 +176,7 @@ class ImportForm(forms.Form):
             del self.fields["encoding"], self.fields["delimiter"]
         elif fmt.encoding not in dict(self.fields["encoding"].choices):
             self.fields["encoding"].choices = [*self.fields["encoding"].choices, (fmt.encoding, fmt.encoding)]
-        column_choices = [(f"column:{index}", name) for index, name in enumerate(columns)]
+        column_choices = [(str(Source.column(index)), name) for index, name in enumerate(columns)]
         self.fields["secret"].choices = column_choices
         items, variations, subevents = _restriction_choices(event)
         fixed_choices = {"item": items, "variation": variations, "subevent": subevents}
@@ -184,7 +186,7 @@ class ImportForm(forms.Form):
             self.fields[name].choices = [
                 ("", any_labels[name]),
                 (_("Column with an ID or name"), column_choices),
-                (_("The same for every line"), [(f"fixed:{pk}", label) for pk, label in fixed]),
+                (_("The same for every line"), [(str(Source.fixed(pk)), label) for pk, label in fixed]),
             ]
             self.fields[name].help_text = {
                 "item": _("A column may hold product IDs or names (in any language or the internal name)."),
@@ -196,18 +198,13 @@ class ImportForm(forms.Form):
             del self.fields["subevent"]
 
     @staticmethod
-    def initial_from(mapping: dict) -> dict:
-        """The form's values for a column mapping (as ``mapping()`` returns it, as a dict)."""
-        initial = {"secret": f"column:{mapping['secret']}"}
-        for name in ("item", "variation", "subevent"):
-            initial[name] = f"{mapping[name][0]}:{mapping[name][1]}" if mapping.get(name) else ""
-        return initial
+    def initial_from(mapping: ColumnMapping) -> dict:
+        """The form's values for a column mapping."""
+        return {"secret": str(Source.column(mapping.secret)),
+                **{name: str(source) if source else "" for name, source in mapping.restrictions()}}
 
-    def mapping(self) -> Mapping:
+    def mapping(self) -> ColumnMapping:
         data = self.cleaned_data
-        mapping = Mapping(secret=int(data["secret"].split(":")[1]))
-        for name in ("item", "variation", "subevent"):
-            if data.get(name):
-                kind, value = data[name].split(":")
-                setattr(mapping, name, (kind, int(value)))
-        return mapping
+        return ColumnMapping(secret=Source.parse(data["secret"]).value, **{
+            name: Source.parse(data[name]) if data.get(name) else None for name in ("item", "variation", "subevent")
+        })

@@ -20,7 +20,9 @@ from pretix.base.services.orders import OrderError as PretixOrderError
 from pretix.helpers import OF_SELF
 
 from .alerts import schedule_check
+from .apps import enabled_for
 from .models import ImportedSecret
+from .pool import Group, count, summary, unused_in_group
 
 WHEN_EMPTY_REFUSE = "refuse"
 WHEN_EMPTY_RANDOM = "random"
@@ -65,7 +67,7 @@ def plugin_disabled(event):
     """
     if not uses_pool(event):
         return
-    unused = ImportedSecret.count(event, used=False)
+    unused = count(event, used=False)
     logger.warning("Secrets Import was disabled for %s/%s, whose tickets got imported secrets: new tickets get random "
                    "secrets now; %d unused secrets stay in the pool", event.organizer.slug, event.slug, unused)
     event.log_action("pretix_secrets_import.plugin.disabled", data={"unused": unused})
@@ -73,9 +75,9 @@ def plugin_disabled(event):
 
 def generator_switched(event):
     """The event's ticket secret generator was set or reset; tell the server log what that means for the pool."""
-    if "pretix_secrets_import" not in event.get_plugins():
+    if not enabled_for(event):
         return
-    unused = ImportedSecret.count(event, used=False)
+    unused = count(event, used=False)
     if uses_pool(event):
         log = logger.warning if not unused else logger.info
         log("Tickets of %s/%s get imported secrets from now on; %d unused in the pool", event.organizer.slug,
@@ -106,8 +108,8 @@ def cap_quota_availability(event, quota, result):
     state, available = result
     item_ids = {pk for pk, _admission in items}
     left = sum(  # from the pool's counters: the same cost for any pool size
-        group["unused"] for group in ImportedSecret.summary(event)
-        if group["item"] in (None, *item_ids) and group["subevent"] in (None, quota.subevent_id)
+        counted.unused for counted in summary(event)
+        if counted.group.item in (None, *item_ids) and counted.group.subevent in (None, quota.subevent_id)
     )
     if left == 0:
         return Quota.AVAILABILITY_GONE, 0
@@ -128,7 +130,7 @@ def restriction_tiers(item, variation, subevent):
     dates = ([subevent.pk] if subevent else []) + [None]
     for item_id, variation_id in products:
         for subevent_id in dates:
-            yield {"item_id": item_id, "variation_id": variation_id, "subevent_id": subevent_id}
+            yield Group(item_id, variation_id, subevent_id)
 
 
 @scopes_disabled()  # every query is filtered by event or organizer explicitly
@@ -140,11 +142,11 @@ def allocate_secret(event, item, variation=None, subevent=None):
     if not transaction.get_connection().in_atomic_block:  # row locks only exist inside a transaction
         with transaction.atomic():
             return allocate_secret(event, item, variation, subevent)
-    for tier in restriction_tiers(item, variation, subevent):
+    for group in restriction_tiers(item, variation, subevent):
         while True:
             # Lock only the row we take; rows that concurrent orders have locked are skipped, not waited for.
             row = (
-                ImportedSecret.unused_in_group(event, **tier)
+                unused_in_group(event, group)
                 .order_by("id")
                 .select_for_update(skip_locked=True, of=OF_SELF)
                 .only("pk", "secret")
@@ -155,7 +157,7 @@ def allocate_secret(event, item, variation=None, subevent=None):
             # The condition makes this safe on databases without row locks (SQLite): only one writer wins.
             if not ImportedSecret.objects.filter(pk=row.pk, used=False).update(used=True, used_at=now()):
                 continue
-            schedule_check(event, tier)  # the group has one unused secret less: maybe below the alert threshold
+            schedule_check(event, group)  # the group has one unused secret less: maybe below the alert threshold
             if OrderPosition.all.filter(organizer_id=event.organizer_id, secret=row.secret).exists():
                 continue  # already some ticket's secret (given explicitly): it stays burnt, try the next one
             return row.secret

@@ -21,9 +21,12 @@ from django.db import transaction
 from django.utils.translation import gettext as _, pgettext
 
 from pretix.base.i18n import LazyI18nString
+from pretix.base.modelimport import DataImportError
 from pretix.base.models import ItemVariation
 
-from .models import ALREADY_IMPORTED, REPEATED, ImportedSecret
+from . import alerts, pool
+from .models import ImportedSecret
+from .rules import ALREADY_IMPORTED, REPEATED, RESTRICTIONS
 
 CHUNK_SIZE = 5000
 MAX_UPLOAD_SIZE = 200 * 1024 * 1024  # a million 64-character secrets with product and date columns
@@ -31,18 +34,20 @@ SNIFF_BYTES = 64 * 1024
 DELIMITERS = ",;\t|"
 ENCODINGS = ("utf-8", "utf-8-sig", "utf-16", "utf-32", "cp1252", "iso-8859-1", "iso-8859-15", "cp1250",
              "iso-8859-2", "cp1251", "mac-roman")
-HEADER_WORDS = {"secret", "secrets", "code", "codes", "barcode", "qr", "qr code", "ticket code", "ticket secret",
-                "product", "item", "variation", "date", "subevent", "id"}
+# Column names (compared case-insensitively) that say what a column holds: a first line with one of them, or "id", is
+# a header, and the backend and the command map such columns without being told.
+HEADER_NAMES = {
+    "secret": ("secret", "secrets", "code", "codes", "barcode", "qr", "qr code", "ticket code", "ticket secret"),
+    "item": ("product", "item"),
+    "variation": ("variation",),
+    "subevent": ("date", "subevent"),
+}
+HEADER_WORDS = {word for words in HEADER_NAMES.values() for word in words} | {"id"}
 BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
     (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
 )
-FIELDS = ("item", "variation", "subevent")
 logger = logging.getLogger(__name__)
-
-
-class DataImportError(Exception):
-    """The file cannot be read at all (as opposed to single invalid lines, which are reported line by line)."""
 
 
 @dataclass
@@ -53,20 +58,66 @@ class FileFormat:
     has_header: bool = False
 
 
+@dataclass(frozen=True)
+class Source:
+    """Where every line's product, variation or date comes from: a column (0-based) or one ID for all lines."""
+    kind: str  # "column" (the column holds an ID or a name) or "fixed"
+    value: int
+
+    @classmethod
+    def column(cls, index: int) -> "Source":
+        return cls("column", index)
+
+    @classmethod
+    def fixed(cls, pk: int) -> "Source":
+        return cls("fixed", pk)
+
+    @classmethod
+    def parse(cls, text: str) -> "Source":
+        """From the form value, as ``str()`` writes it: ``column:2`` or ``fixed:17``."""
+        kind, value = text.split(":")
+        return cls(kind, int(value))
+
+    def __str__(self):
+        return f"{self.kind}:{self.value}"
+
+
 @dataclass
-class Mapping:
-    """
-    Where each value of a row comes from: ``secret`` is a column index; ``item``, ``variation`` and ``subevent``
-    are each ``None``, ``("column", index)`` (the column holds an ID or a name) or ``("fixed", id)``.
-    """
+class ColumnMapping:
+    """The column (0-based) that holds the secrets, and where each line's product, variation and date come from."""
     secret: int = 0
-    item: tuple = None
-    variation: tuple = None
-    subevent: tuple = None
+    item: Source = None
+    variation: Source = None
+    subevent: Source = None
+
+    def as_dict(self) -> dict:
+        """As JSON for the import task and the record of the import: ``{"item": ["column", 1], ...}``."""
+        return {"secret": self.secret,
+                **{name: [source.kind, source.value] if source else None for name, source in self.restrictions()}}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ColumnMapping":
+        return cls(secret=data.get("secret", 0),
+                   **{name: Source(*data[name]) if data.get(name) else None for name in RESTRICTIONS})
+
+    def restrictions(self):
+        return [(name, getattr(self, name)) for name in RESTRICTIONS]
+
+
+def guess_mapping(header) -> ColumnMapping:
+    """The mapping that the column names of a header line suggest (the first column for the secrets otherwise)."""
+    mapping = ColumnMapping()
+    for index, name in enumerate(header or []):
+        word = str(name).strip().casefold()
+        for target, words in HEADER_NAMES.items():
+            if word in words:
+                setattr(mapping, target, index if target == "secret" else Source.column(index))
+    return mapping
 
 
 @dataclass
-class ImportError_:
+class LineError:
+    """An invalid line of the file, as the report and the command show it."""
     line: int
     column: str
     value: str
@@ -288,6 +339,15 @@ class Resolver:
             raise ValueError(ambiguous.format(value=value))
         return next(iter(matches))
 
+    def resolve(self, name, value, item_id=None):
+        """
+        The ID of the product, variation or date (``name``: "item", "variation", "subevent") that ``value`` names; a
+        variation only among those of the product ``item_id``, if given. Raises ``ValueError`` with the message.
+        """
+        if name == "variation":
+            return self.variation(value, item_id)
+        return getattr(self, name)(value)
+
     def item(self, value):
         value = value.strip()
         if value in self.items:
@@ -341,20 +401,29 @@ class _StoredRows:
         return None
 
 
-def import_file(event, fileobj, fmt: FileFormat, mapping: Mapping, *, on_error=None, progress=None,
+def import_file(event, fileobj, fmt: FileFormat, mapping: ColumnMapping, *, on_error=None, progress=None,
                 keep_errors=1000, dry_run=False, user=None, auth=None, filename="") -> ImportResult:
     """
     Import every line of the file into ``event``'s pool in one transaction, or nothing if any line is invalid.
 
-    ``on_error(error)`` is called for every invalid line as it is found; the first ``keep_errors`` errors are also
-    returned. With ``dry_run`` everything is checked and nothing is stored.
+    ``on_error(error)`` is called with a ``LineError`` for every invalid line as it is found; the first
+    ``keep_errors`` errors are also returned. With ``dry_run`` everything is checked and nothing is stored.
     """
     started = monotonic()
     logger.info("Secrets import into %s/%s started (%s)%s", event.organizer.slug, event.slug, filename or "a file",
                 " as a dry run" if dry_run else "")
+    run = _FileImport(event, mapping, on_error=on_error, keep_errors=keep_errors)
     try:
-        result = _import_file(event, fileobj, fmt, mapping, on_error=on_error, progress=progress,
-                              keep_errors=keep_errors, dry_run=dry_run, user=user, auth=auth, filename=filename)
+        with transaction.atomic():
+            result = run.read(fileobj, fmt, progress)
+            if result.error_count or dry_run:
+                transaction.set_rollback(True)
+                result.imported = 0
+            elif result.imported:
+                event.log_action("pretix_secrets_import.secrets.imported", user=user, auth=auth, data={
+                    "count": result.imported, "filename": filename,
+                })
+                alerts.pool_grew(event)
     except Exception as e:
         # our own messages name lines and columns, never a secret; other exceptions only by their type
         reason = f"DataImportError: {e}" if isinstance(e, DataImportError) else type(e).__name__
@@ -368,131 +437,127 @@ def import_file(event, fileobj, fmt: FileFormat, mapping: Mapping, *, on_error=N
     return result
 
 
-def _import_file(event, fileobj, fmt, mapping, *, on_error, progress, keep_errors, dry_run, user, auth, filename):
-    result = ImportResult()
-    resolver = Resolver(event)
-    stored = _StoredRows()
-    line_label = _("line {number}")
-    repeated, already_imported = str(REPEATED), str(ALREADY_IMPORTED)  # translated once, not per line
-    column_names = {"secret": pgettext("ticket_secret", "Secret"), "item": _("Product"), "variation": _("Variation"),
-                    "subevent": pgettext("subevent", "Date")}
+class _FileImport:
+    """One import of a file: reads it chunk by chunk, checks and stores each chunk, and reports the invalid lines."""
 
-    chunk_errors = []
+    def __init__(self, event, mapping: ColumnMapping, on_error, keep_errors):
+        self.event, self.mapping, self.on_error, self.keep_errors = event, mapping, on_error, keep_errors
+        self.result = ImportResult()
+        self.resolver = Resolver(event)
+        self.stored = _StoredRows()
+        self.chunk_errors = []
+        self.line_label = _("line {number}")
+        self.repeated, self.already_imported = str(REPEATED), str(ALREADY_IMPORTED)  # translated once, not per line
+        self.column_names = {"secret": pgettext("ticket_secret", "Secret"), "item": _("Product"),
+                             "variation": _("Variation"), "subevent": pgettext("subevent", "Date")}
+        self.fixed = {name: source.value if source and source.kind == "fixed" else None
+                      for name, source in mapping.restrictions()}
+        self.from_columns = [(name, source.value) for name, source in mapping.restrictions()
+                             if source and source.kind == "column"]
 
-    def report(line, column, value, message):
-        chunk_errors.append(ImportError_(line=line, column=str(column_names.get(column, column)), value=value,
-                                         message=str(message)))
-
-    def emit_errors():
-        # a chunk finds some errors only while storing it; list them all in line order
-        for error in sorted(chunk_errors, key=lambda e: e.line):
-            result.error_count += 1
-            if len(result.errors) < keep_errors:
-                result.errors.append(error)
-            if on_error:
-                on_error(error)
-        chunk_errors.clear()
-
-    def cell(cells, index):
-        return cells[index].strip() if index < len(cells) else ""
-
-    fixed = {name: getattr(mapping, name)[1] if getattr(mapping, name) and getattr(mapping, name)[0] == "fixed"
-             else None for name in FIELDS}
-    from_columns = [(name, getattr(mapping, name)[1]) for name in FIELDS
-                    if getattr(mapping, name) and getattr(mapping, name)[0] != "fixed"]
-
-    def report_taken(valid, taken):
-        """Report the rows whose secret the pool holds (``taken``: ``{secret: id}``); returns the other rows."""
-        free = []
-        for line, row in valid:
-            pk = taken.get(row["secret"])
-            if pk is None:
-                free.append((line, row))
-                continue
-            first = stored.line_of(pk)
-            report(line, "secret", row["secret"], already_imported if first is None else repeated.format(
-                label=line_label.format(number=first)))
-        return free
-
-    def flush(chunk):
-        secret_column = mapping.secret
-        rows = [{"secret": cells[secret_column].strip() if secret_column < len(cells) else "", **fixed}
-                for _line, cells in chunk]
-        lines = [line for line, _cells in chunk]
-        texts, problems = {}, {}  # per row index, only for rows that have them
-        if from_columns:
-            for index, (line, cells) in enumerate(chunk):
-                row, texts[index] = rows[index], {}
-                for name, column in from_columns:
-                    texts[index][name] = text = cell(cells, column)
-                    if text:
-                        try:
-                            if name == "variation":
-                                row[name] = resolver.variation(text, row["item"])
-                            else:
-                                row[name] = getattr(resolver, name)(text)
-                        except ValueError as e:
-                            problems.setdefault(index, {})[name] = str(e)
-
-        cleaned, errors = ImportedSecret.clean_rows(
-            event, rows, labels=_Labels(line_label, lines), check_pool=False,
-        )
-        if not problems and not any(errors):
-            valid = list(zip(lines, cleaned))
-        else:
-            valid = []
-            for index, (line, row, clean, row_errors) in enumerate(zip(lines, rows, cleaned, errors)):
-                row_problems, row_texts = problems.get(index, {}), texts.get(index, {})
-                for name, message in row_problems.items():
-                    report(line, name, row_texts[name], message)
-                for name, messages in row_errors.items():
-                    if name not in row_problems:
-                        for message in messages:
-                            report(line, name, row["secret"] if name == "secret" else row_texts.get(name, ""),
-                                   message)
-                if clean is not None and not row_problems:
-                    valid.append((line, clean))
-        if result.error_count or chunk_errors:
-            # The import fails anyway: look the chunk up before storing it, so that a file of secrets that are already
-            # in the pool costs one index lookup per line, not an insert that conflicts and then a lookup.
-            valid = report_taken(valid, ImportedSecret.ids_of(event.organizer_id, [row["secret"] for _l, row in valid]))
-        if not valid:
-            return
-        # Valid rows are stored even after an error (and in a dry run), so that later repeats of them in the file
-        # are found; the transaction is rolled back at the end in that case.
-        ids = ImportedSecret.insert_rows(event, [row for _line, row in valid], skip_existing=True)
-        skipped = [(line, row) for line, row in valid if row["secret"] not in ids]
-        if skipped:
-            taken = ImportedSecret.ids_of(event.organizer_id, [row["secret"] for _line, row in skipped])
-            # 0: taken by another transaction that has deleted it again since; still not stored by this import
-            report_taken(skipped, {row["secret"]: taken.get(row["secret"], 0) for _line, row in skipped})
-        for pk, line in sorted((ids[row["secret"]], line) for line, row in valid if row["secret"] in ids):
-            stored.add(pk, line)
-        result.imported += len(ids)
-
-    with transaction.atomic():
+    def read(self, fileobj, fmt, progress) -> ImportResult:
+        """Checks and stores every line, inside the caller's transaction."""
         chunk = []
         header_skipped = not fmt.has_header
         for line, cells in read_rows(fileobj, fmt, progress=progress):
             if not header_skipped:
                 header_skipped = True
                 continue
-            result.lines += 1
+            self.result.lines += 1
             chunk.append((line, cells))
             if len(chunk) >= CHUNK_SIZE:
-                flush(chunk)
-                emit_errors()
+                self.flush(chunk)
                 chunk = []
         if chunk:
-            flush(chunk)
-            emit_errors()
-        if result.lines == 0:
+            self.flush(chunk)
+        if self.result.lines == 0:
             raise DataImportError(_("The file does not contain any secrets."))
-        if result.error_count or dry_run:
-            transaction.set_rollback(True)
-            result.imported = 0
-        elif result.imported:
-            event.log_action("pretix_secrets_import.secrets.imported", user=user, auth=auth, data={
-                "count": result.imported, "filename": filename,
-            })
-    return result
+        return self.result
+
+    def report(self, line, column, value, message):
+        self.chunk_errors.append(LineError(line=line, column=str(self.column_names.get(column, column)), value=value,
+                                           message=str(message)))
+
+    def flush(self, chunk):
+        valid = self.check(chunk)
+        if self.result.error_count or self.chunk_errors:
+            # The import fails anyway: look the chunk up before storing it, so that a file of secrets that are already
+            # in the pool costs one index lookup per line, not an insert that conflicts and then a lookup.
+            valid = self.report_taken(valid, pool.ids_of(self.event.organizer_id, [row["secret"] for _l, row in valid]))
+        if valid:
+            self.store(valid)
+        # a chunk finds some errors only while storing it; list them all in line order
+        for error in sorted(self.chunk_errors, key=lambda e: e.line):
+            self.result.error_count += 1
+            if len(self.result.errors) < self.keep_errors:
+                self.result.errors.append(error)
+            if self.on_error:
+                self.on_error(error)
+        self.chunk_errors.clear()
+
+    def rows(self, chunk):
+        """The chunk's lines as rows for ``clean_rows``, the cell texts of restrictions and what names no object."""
+        secret_column = self.mapping.secret
+        rows = [{"secret": cells[secret_column].strip() if secret_column < len(cells) else "", **self.fixed}
+                for _line, cells in chunk]
+        texts, problems = {}, {}  # per row index, only for rows that have them
+        if self.from_columns:
+            for index, (_line, cells) in enumerate(chunk):
+                row, texts[index] = rows[index], {}
+                for name, column in self.from_columns:
+                    texts[index][name] = text = cells[column].strip() if column < len(cells) else ""
+                    if text:
+                        try:
+                            row[name] = self.resolver.resolve(name, text, row["item"])
+                        except ValueError as e:
+                            problems.setdefault(index, {})[name] = str(e)
+        return rows, texts, problems
+
+    def check(self, chunk) -> list:
+        """Reports the chunk's invalid lines; returns ``(line, cleaned row)`` of the valid ones."""
+        rows, texts, problems = self.rows(chunk)
+        lines = [line for line, _cells in chunk]
+        cleaned, errors = ImportedSecret.clean_rows(
+            self.event, rows, labels=_Labels(self.line_label, lines), check_pool=False,
+        )
+        if not problems and not any(errors):
+            return list(zip(lines, cleaned))
+        valid = []
+        for index, (line, row, clean, row_errors) in enumerate(zip(lines, rows, cleaned, errors)):
+            row_problems, row_texts = problems.get(index, {}), texts.get(index, {})
+            for name, message in row_problems.items():
+                self.report(line, name, row_texts[name], message)
+            for name, messages in row_errors.items():
+                if name not in row_problems:
+                    for message in messages:
+                        self.report(line, name, row["secret"] if name == "secret" else row_texts.get(name, ""),
+                                    message)
+            if clean is not None and not row_problems:
+                valid.append((line, clean))
+        return valid
+
+    def report_taken(self, valid, taken):
+        """Reports the rows whose secret the pool holds (``taken``: ``{secret: id}``); returns the other rows."""
+        free = []
+        for line, row in valid:
+            pk = taken.get(row["secret"])
+            if pk is None:
+                free.append((line, row))
+                continue
+            first = self.stored.line_of(pk)
+            self.report(line, "secret", row["secret"], self.already_imported if first is None else
+                        self.repeated.format(label=self.line_label.format(number=first)))
+        return free
+
+    def store(self, valid):
+        # Valid rows are stored even after an error (and in a dry run), so that later repeats of them in the file
+        # are found; the transaction is rolled back at the end in that case.
+        ids = pool.insert_rows(self.event, [row for _line, row in valid], skip_existing=True)
+        skipped = [(line, row) for line, row in valid if row["secret"] not in ids]
+        if skipped:
+            taken = pool.ids_of(self.event.organizer_id, [row["secret"] for _line, row in skipped])
+            # 0: taken by another transaction that has deleted it again since; still not stored by this import
+            self.report_taken(skipped, {row["secret"]: taken.get(row["secret"], 0) for _line, row in skipped})
+        for pk, line in sorted((ids[row["secret"]], line) for line, row in valid if row["secret"] in ids):
+            self.stored.add(pk, line)
+        self.result.imported += len(ids)

@@ -10,6 +10,7 @@ from .generator import (
     restriction_tiers,
 )
 from .models import ImportedSecret
+from .pool import summary
 
 
 class PoolCheckColumn(ImportColumn):
@@ -31,9 +32,7 @@ class PoolCheckColumn(ImportColumn):
 
     def _unused_secrets_by_restriction(self):
         if self._left is None:
-            self._left = {
-                (g["item"], g["variation"], g["subevent"]): g["unused"] for g in ImportedSecret.summary(self.event)
-            }
+            self._left = {counted.group: counted.unused for counted in summary(self.event)}
         return self._left
 
     def clean(self, value, previous_values):
@@ -55,10 +54,9 @@ class PoolCheckColumn(ImportColumn):
             return None
         left = self._unused_secrets_by_restriction()
         variation, subevent = previous_values.get("variation"), previous_values.get("subevent")
-        for tier in restriction_tiers(item, variation, subevent):
-            key = (tier["item_id"], tier["variation_id"], tier["subevent_id"])
-            if left.get(key, 0) > 0:
-                left[key] -= 1
+        for group in restriction_tiers(item, variation, subevent):
+            if left.get(group, 0) > 0:
+                left[group] -= 1
                 return None
         if self.event.settings.secrets_import_when_empty == WHEN_EMPTY_RANDOM:
             return None

@@ -7,7 +7,7 @@ from django_scopes import scopes_disabled
 from rest_framework import serializers
 
 from pretix.base.logentrytypes import EventLogEntryType, log_entry_types
-from pretix.base.models import Event, Event_SettingsStore, LogEntry
+from pretix.base.models import Event, Event_SettingsStore
 from pretix.base.settings import settings_hierarkey
 from pretix.base.signals import (
     api_event_settings_fields, event_copy_data, event_live_issues,
@@ -19,14 +19,15 @@ from pretix.control.signals import (
     event_dashboard_widgets, nav_event, nav_event_settings,
 )
 
-from . import alerts
+from . import alerts, pool
 from .exporters import ImportedSecretExporter
 from .generator import (
     WHEN_EMPTY_CHOICES, WHEN_EMPTY_REFUSE, ImportedSecretGenerator,
     cap_quota_availability, generator_switched, uses_pool,
 )
-from .models import DB_ID_MAX, ImportedSecret, PoolCount
+from .models import PoolCount
 from .order_import import PoolCheckColumn
+from .rules import DB_ID_MAX
 
 # Products whose tickets draw from the pool; empty means "all admission products".
 settings_hierarkey.add_default("secrets_import_products", "[]", list)
@@ -95,7 +96,7 @@ def copy_settings(sender, other, item_map, **kwargs):
 def pool_empty_issue(sender, **kwargs):
     if not uses_pool(sender):
         return None
-    if ImportedSecret.count(sender, used=False):
+    if pool.count(sender, used=False):
         return None
     return _("Tickets of this event get their secrets from the imported pool, but the pool has no unused secrets "
              "left. Import secrets or choose another ticket code generator.")
@@ -110,14 +111,6 @@ def register_notifications(sender, **kwargs):
 def dashboard_widgets(sender, **kwargs):
     # pretix only asks for widgets for users who may see the orders (event.orders:read).
     return alerts.dashboard_widgets(sender) if uses_pool(sender) else []
-
-
-@receiver(post_save, sender=LogEntry, dispatch_uid="secrets_import_rearm_after_additions")
-def rearm_after_additions(sender, instance, created, **kwargs):
-    # Every change that can add unused secrets is logged in its own transaction, whoever makes it (API, backend,
-    # file import), so re-arming here covers them all.
-    if created and instance.action_type in alerts.POOL_ADDITIONS and instance.event_id:
-        alerts.rearm(instance.event)
 
 
 @receiver(post_save, sender=Event_SettingsStore, dispatch_uid="secrets_import_rearm_after_threshold_saved")

@@ -19,7 +19,7 @@ from pretix.base.services.tasks import ProfiledEventTask
 from pretix.celery_app import app
 
 from . import config
-from .importer import DataImportError, FileFormat, Mapping, import_file
+from .importer import ColumnMapping, DataImportError, FileFormat, import_file
 from .models import ImportRun
 
 logger = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ def _run_import(event, run, file_id, fmt, mapping, user_id, session_key, heartbe
 
         with transaction.atomic(), upload.file.open("rb") as f:
             result = import_file(
-                event, f, FileFormat(**fmt), Mapping(**mapping), on_error=write_error, progress=progress,
+                event, f, FileFormat(**fmt), ColumnMapping.from_dict(mapping), on_error=write_error, progress=progress,
                 keep_errors=0, user=user, filename=upload.filename,
             )
             if result.imported:

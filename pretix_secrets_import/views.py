@@ -27,20 +27,20 @@ from pretix.control.views.event import (
 )
 from pretix.helpers import OF_SELF
 
-from . import config
+from . import alerts, config, pool
 from .alerts import group_names
+from .apps import enabled_for
 from .forms import (
     AddSecretForm, ImportForm, PoolFilterForm, SecretsImportSettingsForm,
     UploadForm,
 )
 from .generator import uses_pool
 from .importer import (
-    DELIMITERS, ENCODINGS, MAX_UPLOAD_SIZE, DataImportError, FileFormat,
-    count_lines, preview, sniff,
+    DELIMITERS, ENCODINGS, MAX_UPLOAD_SIZE, ColumnMapping, DataImportError,
+    FileFormat, count_lines, guess_mapping, preview, sniff,
 )
-from .models import (
-    ALREADY_IMPORTED, DB_ID_MAX, SECRET_MAX_LENGTH, ImportedSecret, ImportRun,
-)
+from .models import ImportedSecret, ImportRun
+from .rules import ALREADY_IMPORTED, DB_ID_MAX, SECRET_MAX_LENGTH
 from .tasks import REPORT_FILENAME, import_secrets, lost_reason
 
 SESSION_SALT = "pretix_secrets_import"
@@ -61,7 +61,7 @@ class SecretsImportSettings(EventSettingsViewMixin, EventSettingsFormView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         event = self.request.event
-        ctx["unused_count"] = ImportedSecret.count(event, used=False)
+        ctx["unused_count"] = pool.count(event, used=False)
         ctx["generator_active"] = uses_pool(event)
         ctx["ticket_settings_url"] = reverse("control:event.settings.tickets", kwargs={
             "organizer": event.organizer.slug, "event": event.slug,
@@ -97,7 +97,7 @@ class PoolMixin(EventPermissionRequiredMixin):
     permission = "event.orders:read"
 
     def dispatch(self, request, *args, **kwargs):
-        if "pretix_secrets_import" not in request.event.get_plugins():
+        if not enabled_for(request.event):
             raise Http404(_("The Secrets Import plugin is not enabled for this event."))
         return super().dispatch(request, *args, **kwargs)
 
@@ -117,11 +117,12 @@ class PoolView(PoolMixin, TemplateView):
         filtered = form.is_valid() and any(form.cleaned_data.values())
         if filtered:
             qs = form.filter(qs)
-        ctx["summary"], ctx["totals"] = self._summary(event)
+        groups = pool.summary(event)
+        ctx["summary"], ctx["totals"] = self._summary(event, groups)
         ctx["filtered"] = filtered
         count_filters = form.count_filters() if filtered else {}
-        ctx["count"] = qs.count() if count_filters is None else ImportedSecret.count(
-            event, groups=ctx["summary"], **count_filters)
+        ctx["count"] = qs.count() if count_filters is None else pool.count(
+            event, groups=groups, **count_filters)
         # A search reads the (event, secret) index in secret order; everything else is listed in import order.
         order = "secret" if filtered and form.cleaned_data.get("search") else "id"
         ctx["secrets"], ctx["prev_cursor"], ctx["next_cursor"] = self._page(qs, order)
@@ -131,13 +132,10 @@ class PoolView(PoolMixin, TemplateView):
             event.organizer, event, "event.orders:write", request=self.request)
         return ctx
 
-    def _summary(self, event):
-        groups = ImportedSecret.summary(event)
-        keys = [{"item_id": g["item"], "variation_id": g["variation"], "subevent_id": g["subevent"]} for g in groups]
-        for group, names in zip(groups, group_names(event, keys)):
-            group.update(names)
-        totals = {key: sum(g[key] for g in groups) for key in ("total", "used", "unused")}
-        return groups, totals
+    def _summary(self, event, groups):
+        names = group_names(event, [counted.group for counted in groups])
+        totals = {key: sum(getattr(counted, key) for counted in groups) for key in ("total", "used", "unused")}
+        return [{**counted.as_dict(), **n} for counted, n in zip(groups, names)], totals
 
     def _page(self, qs, order):
         """
@@ -194,6 +192,7 @@ class AddSecretView(PoolWriteMixin, FormView):
             form.add_error("secret", ALREADY_IMPORTED)
             return self.form_invalid(form)
         secret.log_action("pretix_secrets_import.secret.added", user=self.request.user, data=secret.as_row())
+        alerts.pool_grew(self.request.event, {pool.Group.of(secret)})
         messages.success(self.request, _("The secret has been added."))
         if "add_another" in self.request.POST:
             return redirect(_url(self.request.event, "pool.add"))
@@ -231,7 +230,7 @@ class DeleteUnusedView(PoolWriteMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        ctx["count"] = ImportedSecret.count(self.request.event, used=False)
+        ctx["count"] = pool.count(self.request.event, used=False)
         return ctx
 
     @transaction.atomic
@@ -383,22 +382,12 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
             kwargs.pop("data", None)
             kwargs.pop("files", None)
         kwargs["initial"] = {"encoding": self.fmt.encoding, "delimiter": self.fmt.delimiter,
-                             "has_header": self.fmt.has_header, **self._guess_columns()}
-        if self._last_options and self.request.method == "GET":  # a retry starts with the choices of the last try
-            kwargs["initial"].update(ImportForm.initial_from(self._last_options["mapping"]))
+                             "has_header": self.fmt.has_header}
+        # a retry starts with the choices of the last try, a new import with what the column names suggest
+        retry = self._last_options and self.request.method == "GET"
+        mapping = ColumnMapping.from_dict(self._last_options["mapping"]) if retry else guess_mapping(self.columns())
+        kwargs["initial"].update(ImportForm.initial_from(mapping))
         return kwargs
-
-    def _guess_columns(self):
-        initial = {"secret": "column:0"}
-        for index, name in enumerate(self.columns()):
-            word = str(name).strip().casefold()
-            if word in ("secret", "code", "barcode", "ticket code", "ticket secret", "qr code"):
-                initial["secret"] = f"column:{index}"
-            for field, words in (("item", ("product", "item")), ("variation", ("variation",)),
-                                 ("subevent", ("date", "subevent"))):
-                if word in words:
-                    initial[field] = f"column:{index}"
-        return initial
 
     def post(self, request, *args, **kwargs):
         return self._readable() or super().post(request, *args, **kwargs)
@@ -429,7 +418,7 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
                     event=self.request.event.slug,
                 ))
                 return self.form_invalid(form)
-        options = {"fmt": asdict(fmt), "mapping": asdict(form.mapping())}
+        options = {"fmt": asdict(fmt), "mapping": form.mapping().as_dict()}
         try:
             with transaction.atomic():
                 run = ImportRun.objects.create(id=uuid4(), event=self.request.event, upload=self.file.id,

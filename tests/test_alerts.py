@@ -5,6 +5,7 @@ import threading
 from types import SimpleNamespace
 
 import pytest
+from django.core.management import call_command
 from django.db import connection, connections, transaction
 from django_scopes import scope, scopes_disabled
 
@@ -12,11 +13,12 @@ from pretix.base.models import LogEntry, User
 
 from pretix_secrets_import.alerts import ACTION_TYPE, THRESHOLD_MAX
 from pretix_secrets_import.generator import allocate_secret
-from pretix_secrets_import.importer import Mapping, import_file, sniff
+from pretix_secrets_import.importer import ColumnMapping, import_file, sniff
 from pretix_secrets_import.models import PoolAlert
 
-from .conftest import add_secret, make_team, token_client_for, url
+from .helpers import add_secret, make_team, token_client_for, url
 from .test_generator import api_order, use_generator
+from .test_views import pool_url, upload
 
 pytestmark = pytest.mark.django_db
 needs_postgresql = pytest.mark.skipif(connection.vendor != "postgresql",
@@ -204,7 +206,7 @@ def test_file_import_rearms_the_group(shop, subscriber, sell):
     assert alerted_groups(shop.event) == [(None, None, None)]
     f = io.BytesIO(b"F1\nF2\n")
     with scopes_disabled():
-        result = import_file(shop.event, f, sniff(f, "more.csv"), Mapping(), filename="more.csv")
+        result = import_file(shop.event, f, sniff(f, "more.csv"), ColumnMapping(), filename="more.csv")
     assert result.imported == 2
     assert alerted_groups(shop.event) == []
 
@@ -397,3 +399,101 @@ def test_crossing_shared_by_two_open_transactions_alerts_once(shop, team, subscr
     assert held["secret"] == "S0"
     assert [a["remaining"] for a in alerts_logged(shop.event)] == [1]
     assert len(mailoutbox) == 1
+
+
+# --- every write that adds secrets re-arms: the explicit contract of alerts.pool_grew --------------------------------
+
+def _api_create(shop, clients):
+    return clients.api.post(url(shop.event), {"secret": "NEW"}, format="json").status_code == 201
+
+
+def _api_bulk_create(shop, clients):
+    resp = clients.api.post(url(shop.event, suffix="bulk_create/"), [{"secret": "NEW"}], format="json")
+    return resp.status_code == 201
+
+
+def _api_update(shop, clients):
+    moved = add_secret(shop.event, "NEW", item=shop.workshop)  # in another group until it is changed
+    return clients.api.patch(url(shop.event, moved.pk), {"item": None}, format="json").status_code == 200
+
+
+def _backend_add(shop, clients):
+    return clients.backend.post(pool_url(shop.event, "add"), {"secret": "NEW"}).status_code == 302
+
+
+def _backend_import(shop, clients):
+    process = upload(clients.backend, shop.event, "more.csv", b"NEW\n")
+    resp = clients.backend.post(process, {"format_set": "1", "encoding": "utf-8", "delimiter": ",",
+                                          "secret": "column:0"}, follow=True)
+    return "1 secret has been imported." in resp.content.decode()
+
+
+def _command(shop, clients, tmp_path):
+    path = tmp_path / "more.csv"
+    path.write_bytes(b"NEW\n")
+    call_command("import_secrets", shop.event.organizer.slug, shop.event.slug, str(path))
+    return True
+
+
+WRITE_PATHS = {
+    # the functions of the package that store pool secrets (see test_every_pool_writer_is_listed), and how to use them
+    "api.ImportedSecretViewSet.perform_create": _api_create,
+    "api.ImportedSecretViewSet.bulk_create": _api_bulk_create,
+    "api.ImportedSecretViewSet.perform_update": _api_update,
+    "views.AddSecretView.form_valid": _backend_add,
+    "importer.import_file": _backend_import,
+    "management.commands.import_secrets": _command,
+}
+
+
+@pytest.mark.parametrize("writer", WRITE_PATHS)
+def test_every_pool_write_path_rearms_its_group(shop, subscriber, sell, token_client, backend_client, tmp_path,
+                                                monkeypatch, writer):
+    from pretix_secrets_import import alerts
+    shop.event.settings.secrets_import_low_threshold = 2
+    add_secret(shop.event, "S0")
+    add_secret(shop.event, "S1")
+    sell(shop.event, {"item": shop.ticket.pk})  # 1 left: alert
+    assert alerted_groups(shop.event) == [(None, None, None)]
+    calls = []
+    original = alerts.pool_grew
+    monkeypatch.setattr(alerts, "pool_grew", lambda *args: (calls.append(args), original(*args))[1])
+    clients = SimpleNamespace(api=token_client, backend=backend_client)
+    write = WRITE_PATHS[writer]
+    assert (write(shop, clients, tmp_path) if writer.startswith("management") else write(shop, clients))
+    assert calls, f"{writer} stored secrets without calling alerts.pool_grew"
+    assert alerted_groups(shop.event) == []  # 2 unused again: re-armed
+
+
+def test_every_pool_writer_is_listed():
+    """A new way of storing secrets must call alerts.pool_grew: this fails until it is in WRITE_PATHS above."""
+    import ast
+    import pathlib
+
+    import pretix_secrets_import
+    package = pathlib.Path(pretix_secrets_import.__file__).parent
+    stores = {"insert_rows", "bulk_create", "build"}  # pool.insert_rows, ListSerializer's bulk_create, model build
+    writers = set()
+    for path in package.rglob("*.py"):
+        module = ".".join(path.relative_to(package).with_suffix("").parts)
+        if module in ("pool", "models") or module.startswith("migrations"):
+            continue  # the primitives themselves
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            for child in ast.iter_child_nodes(node):
+                child.parent = node
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in stores:
+                names, owner = [], node
+                while not isinstance(owner, ast.Module):
+                    if isinstance(owner, (ast.FunctionDef, ast.ClassDef)):
+                        names.insert(0, owner.name)
+                    owner = owner.parent
+                writers.add(".".join([module, *names]))
+    # the functions that store, and the one that calls pool_grew for them where that differs
+    called_for = {
+        "api.ImportedSecretListSerializer.create": "api.ImportedSecretViewSet.bulk_create",
+        "api.ImportedSecretSerializer.create": "api.ImportedSecretViewSet.perform_create",
+        "importer._FileImport.store": "importer.import_file",
+    }
+    assert {called_for.get(writer, writer) for writer in writers} <= set(WRITE_PATHS), writers

@@ -10,7 +10,7 @@ from pretix.base.models import LogEntry
 
 from pretix_secrets_import.models import ImportedSecret
 
-from .conftest import add_secret, add_ticket, make_team, token_client_for, url
+from .helpers import add_secret, add_ticket, make_team, token_client_for, url
 
 pytestmark = pytest.mark.django_db
 
@@ -138,6 +138,7 @@ def test_list_filter_by_subevent(token_client, series, subevent, subevent2):
 def test_list_invalid_filter_is_400(token_client, event, query):
     resp = token_client.get(url(event) + "?" + query)
     assert resp.status_code == 400
+    assert list(resp.data) == [query.split("=")[0]]  # the error names the filter
 
 
 def test_list_ordering(token_client, event, mixed_pool):
@@ -160,9 +161,10 @@ def test_retrieve(token_client, event, item2, variation):
 
 def test_retrieve_unknown_or_foreign_id_is_404(token_client, event, event2):
     other = add_secret(event2, "other")
-    assert token_client.get(url(event, 987654)).status_code == 404
-    assert token_client.get(url(event, other.pk)).status_code == 404
-    assert token_client.get(url(event, "abc")).status_code == 404
+    for pk in (987654, other.pk, "abc"):
+        resp = token_client.get(url(event, pk))
+        assert resp.status_code == 404
+        assert resp.data["detail"].code == "not_found" and "other" not in resp.content.decode()
 
 
 # --- create ---------------------------------------------------------------------------------------------------------
@@ -245,6 +247,7 @@ def test_create_invalid_input(token_client, event, payload, field):
 def test_create_255_characters(token_client, event):
     resp = token_client.post(url(event), {"secret": "x" * 255}, format="json")
     assert resp.status_code == 201
+    assert [s.secret for s in pool(event)] == [resp.data["secret"]] == ["x" * 255]
 
 
 def test_create_malformed_json(token_client, event):
@@ -306,11 +309,13 @@ def test_create_same_secret_in_other_organizer_is_fine(token_client, event, othe
     add_secret(other_organizer_event, "dup")
     resp = token_client.post(url(event), {"secret": "dup"}, format="json")
     assert resp.status_code == 201
+    assert [s.secret for s in pool(event)] == [s.secret for s in pool(other_organizer_event)] == ["dup"]
 
 
 def test_create_secret_is_case_sensitive(token_client, event):
     add_secret(event, "abc")
     assert token_client.post(url(event), {"secret": "ABC"}, format="json").status_code == 201
+    assert [s.secret for s in pool(event)] == ["abc", "ABC"]
 
 
 def test_create_existing_ticket_secret(token_client, event, event2):
@@ -353,7 +358,10 @@ def test_patch_to_item_that_does_not_fit_variation(token_client, event, item, it
 
 def test_patch_same_secret_is_not_a_duplicate(token_client, event):
     s = add_secret(event, "foobar")
-    assert token_client.patch(url(event, s.pk), {"secret": "foobar"}, format="json").status_code == 200
+    resp = token_client.patch(url(event, s.pk), {"secret": "foobar"}, format="json")
+    assert resp.status_code == 200
+    assert resp.data == as_json(s)
+    assert [as_json(secret) for secret in pool(event)] == [as_json(s)]
 
 
 def test_patch_to_existing_secret(token_client, event):
@@ -400,11 +408,17 @@ def test_used_secret_cannot_be_changed(token_client, event, item, method):
 
 def test_used_secret_answers_403_even_for_invalid_change(token_client, event):
     s = add_secret(event, "foobar", used=True)
-    assert token_client.patch(url(event, s.pk), {"item": "abc"}, format="json").status_code == 403
+    resp = token_client.patch(url(event, s.pk), {"item": "abc"}, format="json")
+    assert resp.status_code == 403
+    assert resp.data == {"detail": "This secret has already been used and can no longer be changed."}
+    assert [as_json(secret) for secret in pool(event)] == [as_json(s)]
 
 
 def test_update_unknown_id_is_404(token_client, event):
-    assert token_client.patch(url(event, 987654), {"secret": "x"}, format="json").status_code == 404
+    resp = token_client.patch(url(event, 987654), {"secret": "x"}, format="json")
+    assert resp.status_code == 404
+    assert resp.data["detail"].code == "not_found"
+    assert pool(event) == []
 
 
 # --- delete ---------------------------------------------------------------------------------------------------------
@@ -519,7 +533,9 @@ def test_bulk_create_malformed(token_client, event, body):
 
 
 def test_bulk_create_get_not_allowed(token_client, event):
-    assert token_client.get(url(event, suffix="bulk_create/")).status_code == 405
+    resp = token_client.get(url(event, suffix="bulk_create/"))
+    assert resp.status_code == 405
+    assert resp.data == {"detail": 'Method "GET" not allowed.'}
 
 
 def count_queries(token_client, event, rows):
@@ -668,8 +684,14 @@ def test_summary_needs_permission_to_read_orders(organizer, event, permissions, 
     add_secret(event, "hidden")
     resp = token_client_for(make_team(organizer, permissions)).get(url(event, suffix="summary/"))
     assert resp.status_code == status
+    if status == 200:
+        assert (resp.data["total"], resp.data["unused"]) == (1, 1)
+    else:
+        assert resp.data["detail"].code == "permission_denied"
 
 
 def test_summary_plugin_disabled_is_404(token_client, disabled_event):
     add_secret(disabled_event, "hidden")
-    assert token_client.get(url(disabled_event, suffix="summary/")).status_code == 404
+    resp = token_client.get(url(disabled_event, suffix="summary/"))
+    assert resp.status_code == 404
+    assert resp.data == {"detail": "The Secrets Import plugin is not enabled for this event."}

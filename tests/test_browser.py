@@ -30,7 +30,7 @@ from pretix.base.models import Organizer, User
 
 from pretix_secrets_import.models import ImportedSecret
 
-from .conftest import PLUGINS, make_team
+from .helpers import PLUGINS, make_team
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

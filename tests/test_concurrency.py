@@ -7,7 +7,7 @@ from django_scopes import scopes_disabled
 
 from pretix_secrets_import.models import ImportedSecret
 
-from .conftest import url
+from .helpers import url
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

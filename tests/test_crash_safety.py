@@ -24,10 +24,10 @@ from django_scopes import scopes_disabled
 from pretix.base.models import LogEntry, Order, OrderPosition
 
 from pretix_secrets_import.models import ImportedSecret
+from pretix_secrets_import.pool import insert_rows
 
-from .conftest import url
+from .helpers import counted_summary, pool_summary, url
 from .test_generator import orders_url
-from .test_models import counted_summary
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -201,7 +201,7 @@ def assert_nothing_left_behind(app, timeout=30):
 
 def assert_counted(event):
     with scopes_disabled():
-        assert ImportedSecret.summary(event) == counted_summary(event)
+        assert pool_summary(event) == counted_summary(event)
 
 
 def record(scenario, round_, **data):
@@ -400,7 +400,7 @@ def test_sale_killed_mid_transaction(event, team, tmp_path, child_env):
     with scopes_disabled():
         ticket = event.items.create(name="Ticket", default_price=0, admission=True)
         event.quotas.create(name="Unlimited", size=None).items.add(ticket)
-        ImportedSecret.insert_rows(event, [
+        insert_rows(event, [
             {"secret": f"POOL-{i:04d}", "used": False, "item": None, "variation": None, "subevent": None}
             for i in range(POOL)
         ] + [

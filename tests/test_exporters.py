@@ -16,7 +16,7 @@ from pretix_secrets_import import exporters
 from pretix_secrets_import.exporters import ImportedSecretExporter
 from pretix_secrets_import.models import ImportedSecret
 
-from .conftest import add_secret, make_team, token_client_for
+from .helpers import add_secret, make_team, token_client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -45,16 +45,14 @@ from pretix.base.models import Event_SettingsStore, LogEntry
 
 from pretix_secrets_import.api import ImportedSecretFilter
 from pretix_secrets_import.importer import (
-    DELIMITERS, ENCODINGS, DataImportError, FileFormat, Mapping, import_file,
-    read_rows, sniff,
+    DELIMITERS, ENCODINGS, ColumnMapping, DataImportError, FileFormat, Source,
+    import_file, read_rows, sniff,
 )
-from pretix_secrets_import.models import (
-    DB_ID_MAX, ImportedSecret, PoolAlert, validate_secret,
-)
+from pretix_secrets_import.models import ImportedSecret, PoolAlert
+from pretix_secrets_import.rules import DB_ID_MAX, validate_secret
 
-from .conftest import add_secret, add_ticket, url
+from .helpers import add_secret, add_ticket, counted_summary, pool_summary, url
 from .test_importer import xlsx
-from .test_models import counted_summary
 
 pytestmark = pytest.mark.django_db
 
@@ -109,7 +107,7 @@ def snapshot(world):
         rows = {row[0]: row for row in ImportedSecret.objects.order_by("id").values_list(*fields)}
         return SimpleNamespace(
             rows=rows,
-            counts={e.pk: ImportedSecret.summary(e) for e in world.events},
+            counts={e.pk: pool_summary(e) for e in world.events},
             logs=LogEntry.objects.count(),
             settings=list(Event_SettingsStore.objects.order_by("object_id", "key").values_list(
                 "object_id", "key", "value")),
@@ -129,7 +127,7 @@ def assert_unchanged(before, after, what):
 def assert_counted(world):
     with scopes_disabled():
         for e in world.events:
-            assert ImportedSecret.summary(e) == counted_summary(e), f"the counters of {e.slug} are wrong"
+            assert pool_summary(e) == counted_summary(e), f"the counters of {e.slug} are wrong"
 
 
 def changes(before, after):
@@ -610,9 +608,9 @@ def test_delete_selected_form(world, backend_client, data):
 def mappings(world, width=6):
     column = st.integers(0, width) | st.sampled_from([50, 10_000])
     restriction = st.one_of(
-        st.none(), st.tuples(st.just("column"), column), st.tuples(st.just("fixed"), st.sampled_from(world.ids)),
+        st.none(), st.builds(Source.column, column), st.builds(Source.fixed, st.sampled_from(world.ids)),
     )
-    return st.builds(Mapping, secret=column, item=restriction, variation=restriction, subevent=restriction)
+    return st.builds(ColumnMapping, secret=column, item=restriction, variation=restriction, subevent=restriction)
 
 
 def formats():
@@ -739,7 +737,8 @@ def test_import_generated_csv(world, data):
     explicit = FileFormat(kind="csv", encoding="utf-8-sig" if encoding == "utf-8" else encoding, delimiter=delimiter,
                           has_header=has_header)
     fmt = data.draw(st.sampled_from([explicit, explicit, None]) | formats(), label="format") or explicit
-    mapping = data.draw(mappings(world, width) | st.builds(Mapping, secret=st.integers(0, width)), label="mapping")
+    mapping = data.draw(mappings(world, width) | st.builds(ColumnMapping, secret=st.integers(0, width)),
+                        label="mapping")
     dry_run = data.draw(st.booleans(), label="dry_run")
     with rolled_back():
         with scopes_disabled():

@@ -15,7 +15,7 @@ from pretix.base.services.orders import (
 from pretix_secrets_import.generator import allocate_secret
 from pretix_secrets_import.models import ImportedSecret
 
-from .conftest import add_secret
+from .helpers import add_secret
 
 pytestmark = pytest.mark.django_db
 
@@ -379,36 +379,6 @@ def test_deleting_an_order_does_not_free_its_secret(token_client, shop):
     assert token_client.delete(orders_url(shop.event, f"{resp.data['code']}/")).status_code == 204
     assert pool_state(shop.event) == {"ONCE": True}
     assert api_order(token_client, shop.event, {"item": shop.ticket.pk}).status_code == 400
-
-
-# --- backend --------------------------------------------------------------------------------------------------------
-
-
-def invalidate_in_backend(client, event, code):
-    return client.post(f"/control/event/{event.organizer.slug}/{event.slug}/orders/{code}/contact", {
-        "email": "buyer@example.org", "regenerate_secrets": "on",
-    })
-
-
-def test_backend_invalidate_secrets_draws_new_secrets(backend_client, token_client, shop):
-    for s in ("A", "B", "NEW-A", "NEW-B"):
-        add_secret(shop.event, s)
-    code = api_order(token_client, shop.event, {"item": shop.ticket.pk}, {"item": shop.ticket.pk}).data["code"]
-    resp = invalidate_in_backend(backend_client, shop.event, code)
-    assert resp.status_code == 302
-    assert ticket_secrets(shop.event) == ["NEW-A", "NEW-B"]
-
-
-def test_backend_invalidate_secrets_with_too_small_pool_changes_nothing(backend_client, token_client, shop):
-    for s in ("A", "B", "SPARE"):
-        add_secret(shop.event, s)
-    code = api_order(token_client, shop.event, {"item": shop.ticket.pk}, {"item": shop.ticket.pk}).data["code"]
-    resp = invalidate_in_backend(backend_client, shop.event, code)
-    assert resp.status_code == 302
-    assert ticket_secrets(shop.event) == ["A", "B"]
-    assert pool_state(shop.event) == {"A": True, "B": True, "SPARE": False}
-    page = backend_client.get(resp["Location"])
-    assert "no ticket code left" in page.content.decode()
 
 
 # --- availability ---------------------------------------------------------------------------------------------------

@@ -8,12 +8,13 @@ from django_scopes import scope, scopes_disabled
 
 from pretix.base.models import OrderPosition
 
+from pretix_secrets_import import pool
 from pretix_secrets_import.generator import allocate_secret
-from pretix_secrets_import.models import ImportedSecret, PoolCount
 
-from .conftest import add_secret, token_client_for
+from .helpers import (
+    add_secret, counted_summary, pool_summary, token_client_for,
+)
 from .test_generator import api_order, pool_state
-from .test_models import counted_summary
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -139,7 +140,7 @@ def test_counters_stay_right_under_concurrent_sales_and_folding(sale, team, monk
     event, ticket = sale
     for i in range(POOL_SIZE, 20):
         add_secret(event, f"POOL-{i}")
-    monkeypatch.setattr(PoolCount, "COMPACT_AFTER", 0)
+    monkeypatch.setattr(pool, "COMPACT_AFTER", 0)
     done = threading.Event()
     read_errors = []
 
@@ -147,7 +148,7 @@ def test_counters_stay_right_under_concurrent_sales_and_folding(sale, team, monk
         try:
             with scopes_disabled():
                 while not done.is_set():
-                    ImportedSecret.summary(event)
+                    pool_summary(event)
         except Exception as e:
             read_errors.append(repr(e))
         finally:
@@ -163,5 +164,5 @@ def test_counters_stay_right_under_concurrent_sales_and_folding(sale, team, monk
     assert not read_errors
     sold = [r[0] for r in results].count(201)
     assert sold == CLIENTS, results
-    assert ImportedSecret.summary(event) == counted_summary(event)
-    assert ImportedSecret.count(event, used=False) == 20 - sold
+    assert pool_summary(event) == counted_summary(event)
+    assert pool.count(event, used=False) == 20 - sold

@@ -13,12 +13,12 @@ from pretix.base.models import LogEntry
 
 from pretix_secrets_import import importer
 from pretix_secrets_import.importer import (
-    DataImportError, FileFormat, Mapping, column_index, import_file, preview,
-    read_rows, sniff,
+    ColumnMapping, DataImportError, FileFormat, Source, column_index,
+    import_file, preview, read_rows, sniff,
 )
 from pretix_secrets_import.models import ImportedSecret
 
-from .conftest import add_secret, add_ticket
+from .helpers import add_secret, add_ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +33,7 @@ def run(event, data: bytes, mapping=None, filename="secrets.csv", **kwargs):
     f = io.BytesIO(data)
     with scopes_disabled():
         fmt = sniff(f, filename)
-        return import_file(event, f, fmt, mapping or Mapping(), filename=filename, **kwargs)
+        return import_file(event, f, fmt, mapping or ColumnMapping(), filename=filename, **kwargs)
 
 
 def messages(result):
@@ -66,7 +66,7 @@ def test_delimiters_are_detected(event, item, delimiter):
     f = io.BytesIO(text.encode())
     fmt = sniff(f)
     assert (fmt.delimiter, fmt.has_header) == (delimiter, True)
-    result = run(event, text.encode(), Mapping(secret=0, item=("column", 1)))
+    result = run(event, text.encode(), ColumnMapping(secret=0, item=Source.column(1)))
     assert messages(result) == []
     assert pool(event) == [("A-1", item.pk, None, None), ("A-2", item.pk, None, None)]
 
@@ -91,7 +91,7 @@ def test_every_invalid_line_is_reported_and_nothing_is_imported(event, item):
         ",Ticket\n"
         + "X" * 256 + ",\n"
     )
-    result = run(event, text.encode(), Mapping(secret=0, item=("column", 1)))
+    result = run(event, text.encode(), ColumnMapping(secret=0, item=Source.column(1)))
     assert result.imported == 0
     assert messages(result) == [
         (3, "Secret", "OLD-1", "This secret has already been imported for this organizer."),
@@ -137,21 +137,21 @@ def test_names_ids_and_fixed_values_are_resolved(event, item, item2, variation, 
         f"V-3;;{variation.pk}\n"
         "V-4;SHIRT;XL\n"
     )
-    result = run(event, text.encode(), Mapping(secret=0, item=("column", 1), variation=("column", 2)))
+    result = run(event, text.encode(), ColumnMapping(secret=0, item=Source.column(1), variation=Source.column(2)))
     assert messages(result) == [(5, "Variation", "XL", 'Unknown variation "XL".')]
     result = run(event, text.replace("V-4;SHIRT;XL\n", "").encode(),
-                 Mapping(secret=0, item=("column", 1), variation=("column", 2)))
+                 ColumnMapping(secret=0, item=Source.column(1), variation=Source.column(2)))
     assert pool(event) == [
         ("V-1", item2.pk, variation.pk, None), ("V-2", item2.pk, variation2.pk, None),
         ("V-3", item2.pk, variation.pk, None),
     ]
-    run(event, b"F-1\nF-2\n", Mapping(secret=0, item=("fixed", item.pk)))
+    run(event, b"F-1\nF-2\n", ColumnMapping(secret=0, item=Source.fixed(item.pk)))
     assert pool(event)[-2:] == [("F-1", item.pk, None, None), ("F-2", item.pk, None, None)]
 
 
 def test_variation_of_another_product_is_rejected(event, item, variation):
     result = run(event, f"X-1,Ticket,{variation.pk}\n".encode(),
-                 Mapping(secret=0, item=("column", 1), variation=("column", 2)))
+                 ColumnMapping(secret=0, item=Source.column(1), variation=Source.column(2)))
     assert messages(result) == [
         (1, "Variation", str(variation.pk), "The variation does not belong to the selected product."),
     ]
@@ -165,9 +165,9 @@ def test_dates_by_id_day_time_and_name(series, subevent, subevent2, series_item)
         "D-4,day 2\n"
         "D-5,2031-01-01\n"
     )
-    result = run(series, text.encode(), Mapping(secret=0, subevent=("column", 1)))
+    result = run(series, text.encode(), ColumnMapping(secret=0, subevent=Source.column(1)))
     assert messages(result) == [(5, "Date", "2031-01-01", 'Unknown date "2031-01-01".')]
-    run(series, text.replace("D-5,2031-01-01\n", "").encode(), Mapping(secret=0, subevent=("column", 1)))
+    run(series, text.replace("D-5,2031-01-01\n", "").encode(), ColumnMapping(secret=0, subevent=Source.column(1)))
     assert [(s, sub) for s, _i, _v, sub in pool(series)] == [
         ("D-1", subevent.pk), ("D-2", subevent2.pk), ("D-3", subevent.pk), ("D-4", subevent2.pk),
     ]
@@ -177,12 +177,12 @@ def test_ambiguous_names_ask_for_the_id(event):
     with scopes_disabled():
         event.items.create(name="Ticket", default_price=1)
         event.items.create(name="Ticket", default_price=2)
-    result = run(event, b"A-1,Ticket\n", Mapping(secret=0, item=("column", 1)))
+    result = run(event, b"A-1,Ticket\n", ColumnMapping(secret=0, item=Source.column(1)))
     assert messages(result) == [(1, "Product", "Ticket", '"Ticket" matches more than one product; please use the ID.')]
 
 
 def test_date_on_a_non_series_is_rejected(event):
-    result = run(event, b"A-1,1\n", Mapping(secret=0, subevent=("column", 1)))
+    result = run(event, b"A-1,1\n", ColumnMapping(secret=0, subevent=Source.column(1)))
     assert messages(result) == [(1, "Date", "1", 'Unknown date "1".')]
 
 
@@ -195,7 +195,7 @@ def test_xlsx_is_read_with_numbers_and_dates_as_text(event, item):
     # rows end with their last cell (the sheet's stated size is not trusted, see below)
     assert preview(f, fmt) == (["Code", "Product"], [(2, ["12345", "Ticket"]), (4, ["ABC-1", str(item.pk)]),
                                                      (5, ["1"]), (6, ["2030-01-02"])])
-    result = run(event, data, Mapping(secret=0, item=("column", 1)), filename="codes.xlsx")
+    result = run(event, data, ColumnMapping(secret=0, item=Source.column(1)), filename="codes.xlsx")
     assert messages(result) == []
     assert pool(event) == [("12345", item.pk, None, None), ("ABC-1", item.pk, None, None),
                            ("1", None, None, None), ("2030-01-02", None, None, None)]

@@ -11,7 +11,7 @@ from django_scopes import scopes_disabled
 from pretix.base.models import CachedFile, Order
 
 from . import test_generator
-from .conftest import add_secret
+from .helpers import add_secret
 from .test_generator import pool_state, ticket_secrets
 
 pytestmark = pytest.mark.django_db

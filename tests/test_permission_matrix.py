@@ -29,12 +29,14 @@ from pretix.base.models import (
     CachedFile, Device, Event, LogEntry, Organizer, User,
 )
 
-from pretix_secrets_import.importer import FileFormat, Mapping, import_file
+from pretix_secrets_import.importer import (
+    ColumnMapping, FileFormat, import_file,
+)
 from pretix_secrets_import.models import ImportedSecret
 from pretix_secrets_import.tasks import import_secrets
 from pretix_secrets_import.views import SESSION_SALT, UPLOAD_TYPE
 
-from .conftest import (
+from .helpers import (
     add_secret, add_ticket, device_client_for, make_event, make_team,
     oauth_client_for, token_client_for, url,
 )
@@ -63,7 +65,9 @@ token_checkin                      403    403    403    403    403    403    403
 token_orders_read                  200    200    403    403    403    403    403    200
 token_orders_read_write            200    200    201    200    200    204    201    200
 token_settings                     403    403    403    403    403    403    403    403
+token_vouchers_items               403    403    403    403    403    403    403    403
 token_all                          200    200    201    200    200    204    201    200
+token_this_event                   200    200    201    200    200    204    201    200
 token_other_event                  403    403    403    403    403    403    403    403
 token_other_organizer              403    403    403    403    403    403    403    403
 device:full                        200    200    201    200    200    204    201    200
@@ -75,7 +79,9 @@ device_revoked                     401    401    401    401    401    401    401
 oauth_read                         200    200    403    403    403    403    403    200
 oauth_write                        403    403    201    200    200    204    201    403
 oauth_read_write                   200    200    201    200    200    204    201    200
+oauth_orders_read                  200    200    403    403    403    403    403    200
 oauth_other_organizer              403    403    403    403    403    403    403    403
+oauth_no_team                      403    403    403    403    403    403    403    403
 oauth_expired                      401    401    401    401    401    401    401    401
 user_all                           200    200    201    200    200    204    201    200
 user_orders_read                   200    200    403    403    403    403    403    200
@@ -97,7 +103,9 @@ token_checkin                      200    403     200-   404    410
 token_orders_read                  200    403     200    202    410
 token_orders_read_write            200    403     200    202    410
 token_settings                     200    200     200-   404    410
+token_vouchers_items               200    403     200-   404    410
 token_all                          200    200     200    202    410
+token_this_event                   200    200     200    202    410
 token_other_event                  403    403     403    403    403
 token_other_organizer              403    403     403    403    403
 device:full                        200    403     200    202    410
@@ -109,7 +117,9 @@ device_revoked                     401    401     401    401    401
 oauth_read                         200    403     200    403    410
 oauth_write                        403    200     403    202    403
 oauth_read_write                   200    200     200    202    410
+oauth_orders_read                  200    403     200    202    410
 oauth_other_organizer              403    403     403    403    403
+oauth_no_team                      403    403     403    403    403
 oauth_expired                      401    401     401    401    401
 user_all                           200    200     200    202    410
 user_orders_read                   200    403     200    202    410
@@ -129,7 +139,9 @@ token_checkin                      L      L      L      L      L      L      L  
 token_orders_read                  L      L      L      L      L      L      L      L      L      L      L
 token_orders_read_write            L      L      L      L      L      L      L      L      L      L      L
 token_settings                     L      L      L      L      L      L      L      L      L      L      L
+token_vouchers_items               L      L      L      L      L      L      L      L      L      L      L
 token_all                          L      L      L      L      L      L      L      L      L      L      L
+token_this_event                   L      L      L      L      L      L      L      L      L      L      L
 token_other_event                  L      L      L      L      L      L      L      L      L      L      L
 token_other_organizer              L      L      L      L      L      L      L      L      L      L      L
 device:full                        L      L      L      L      L      L      L      L      L      L      L
@@ -141,7 +153,9 @@ device_revoked                     L      L      L      L      L      L      L  
 oauth_read                         L      L      L      L      L      L      L      L      L      L      L
 oauth_write                        L      L      L      L      L      L      L      L      L      L      L
 oauth_read_write                   L      L      L      L      L      L      L      L      L      L      L
+oauth_orders_read                  L      L      L      L      L      L      L      L      L      L      L
 oauth_other_organizer              L      L      L      L      L      L      L      L      L      L      L
+oauth_no_team                      L      L      L      L      L      L      L      L      L      L      L
 oauth_expired                      L      L      L      L      L      L      L      L      L      L      L
 user_all                           200    302    200    200    302    200    200    302    302    200    302
 user_orders_read                   200    302    200    403    403    200    403    403    403    403    403
@@ -161,7 +175,9 @@ token_checkin                      L      L      L      L      L      L
 token_orders_read                  L      L      L      L      L      L
 token_orders_read_write            L      L      L      L      L      L
 token_settings                     L      L      L      L      L      L
+token_vouchers_items               L      L      L      L      L      L
 token_all                          L      L      L      L      L      L
+token_this_event                   L      L      L      L      L      L
 token_other_event                  L      L      L      L      L      L
 token_other_organizer              L      L      L      L      L      L
 device:full                        L      L      L      L      L      L
@@ -173,7 +189,9 @@ device_revoked                     L      L      L      L      L      L
 oauth_read                         L      L      L      L      L      L
 oauth_write                        L      L      L      L      L      L
 oauth_read_write                   L      L      L      L      L      L
+oauth_orders_read                  L      L      L      L      L      L
 oauth_other_organizer              L      L      L      L      L      L
+oauth_no_team                      L      L      L      L      L      L
 oauth_expired                      L      L      L      L      L      L
 user_all                           200    302    200    302    200    200
 user_orders_read                   403    403    403    403    403    403
@@ -288,8 +306,10 @@ def _device(organizer, profile="full", revoked=False):
     return client
 
 
-def _oauth(w, scope, organizer=None, expired=False):
-    user = _user(w, f"oauth-{scope.replace(' ', '-')}-{expired}-{organizer is not None}", make_team(w.organizer))
+def _oauth(w, scope, organizer=None, expired=False, team=True, permissions=None):
+    """An OAuth token of a member of a team with ``permissions`` (all by default), or of a user without a team."""
+    user = _user(w, f"oauth-{scope.replace(' ', '-')}-{expired}-{organizer is not None}",
+                 make_team(w.organizer, permissions) if team else None)
     client = oauth_client_for(user, [organizer or w.organizer], scope)
     if expired:
         with scopes_disabled():
@@ -307,7 +327,11 @@ CREDENTIALS = {
     "token_orders_read_write": lambda w: token_client_for(
         make_team(w.organizer, ["event.orders:read", "event.orders:write"])),
     "token_settings": lambda w: token_client_for(make_team(w.organizer, SETTINGS_PERMISSIONS)),
+    # vouchers are the closest thing pretix has to a pool of codes, yet their permissions do not reach the pool
+    "token_vouchers_items": lambda w: token_client_for(
+        make_team(w.organizer, ["event.vouchers:read", "event.vouchers:write", "event.items:write"])),
     "token_all": lambda w: token_client_for(make_team(w.organizer)),
+    "token_this_event": lambda w: token_client_for(make_team(w.organizer, events=[w.event])),
     "token_other_event": lambda w: token_client_for(make_team(w.organizer, events=[w.event2])),
     "token_other_organizer": lambda w: token_client_for(make_team(w.other_organizer)),
     **{f"device:{profile}": (lambda w, p=profile: _device(w.organizer, p)) for profile in PROFILES},
@@ -316,7 +340,10 @@ CREDENTIALS = {
     "oauth_read": lambda w: _oauth(w, "read"),
     "oauth_write": lambda w: _oauth(w, "write"),
     "oauth_read_write": lambda w: _oauth(w, "read write"),
+    # the token's scopes cannot give more than the user's team has
+    "oauth_orders_read": lambda w: _oauth(w, "read write", permissions=["event.orders:read"]),
     "oauth_other_organizer": lambda w: _oauth(w, "read write", organizer=w.other_organizer),
+    "oauth_no_team": lambda w: _oauth(w, "read write", team=False),
     "oauth_expired": lambda w: _oauth(w, "read write", expired=True),
     "user_all": lambda w: _session(_user(w, "all", make_team(w.organizer))),
     "user_orders_read": lambda w: _session(_user(w, "read", make_team(w.organizer, ["event.orders:read"]))),
@@ -383,7 +410,8 @@ def make_report(w, client):
     """A failed import's error report, made by the import task as ImportProcessView runs it."""
     upload = make_upload(client, f"{POOL['free1']}\n{UPLOADED[0]}\n".encode())
     result = import_secrets.apply(args=(
-        w.event.pk, str(upload.id), asdict(FileFormat()), asdict(Mapping()), "en", w.admin.pk, upload.session_key,
+        w.event.pk, str(upload.id), asdict(FileFormat()), ColumnMapping().as_dict(), "en", w.admin.pk,
+        upload.session_key,
     )).get()
     assert result["error_count"] == 1
     return plugin(w, f"import/{upload.id}/report/{result['report']}/")
@@ -587,7 +615,8 @@ def test_no_write_path_logs_a_secret(organizer, event, item, user, token_client,
     assert backend_client.post(plugin_url(event, "delete_unused")).status_code == 302
     # file import, as the backend's task and the command run it
     with scopes_disabled():
-        result = import_file(event, io.BytesIO("\n".join(secrets[8:11]).encode()), FileFormat(), Mapping(), user=user)
+        result = import_file(event, io.BytesIO("\n".join(secrets[8:11]).encode()), FileFormat(), ColumnMapping(),
+                             user=user)
     assert result.imported == 3
     # running-low alert after a sale, with its notification email
     with scopes_disabled():
@@ -647,7 +676,8 @@ def test_secret_of_another_organizer_imports_without_a_word_about_it(event, user
         for r in (resp, resp2, resp3):
             assert not [n for n in FOREIGN_NAMES if n in r.content.decode()]
     with scopes_disabled():
-        result = import_file(event, io.BytesIO(b"X-FILE-POOL\nX-FILE-TICKET\n"), FileFormat(), Mapping(), user=user)
+        result = import_file(event, io.BytesIO(b"X-FILE-POOL\nX-FILE-TICKET\n"), FileFormat(), ColumnMapping(),
+                             user=user)
     assert (result.imported, result.error_count) == (2, 0)
     with scopes_disabled():
         assert ImportedSecret.objects.filter(event=event).count() == 8
@@ -676,3 +706,14 @@ def test_pool_entries_of_another_event_are_out_of_reach(organizer, event, event2
         assert resp.status_code == 404 and "EV2-ONLY" not in resp.content.decode()
     with scopes_disabled():
         assert list(ImportedSecret.objects.filter(event=event2).values_list("secret", "used")) == [("EV2-ONLY", False)]
+
+
+def test_unknown_organizer_or_event_is_403(token_client, event):
+    # as pretix answers for its own endpoints: a missing organizer or event looks like one the token may not see
+    for resp in (
+        token_client.get("/api/v1/organizers/bigevents/events/nope/imported_secrets/"),
+        token_client.get("/api/v1/organizers/nope/events/sampleconf/imported_secrets/"),
+        token_client.post("/api/v1/organizers/nope/events/nope/imported_secrets/bulk_create/", [], format="json"),
+    ):
+        assert resp.status_code == 403
+        assert resp.data["detail"].code == "permission_denied"

@@ -6,7 +6,7 @@ from pretix.base.signals import event_live_issues
 
 from pretix_secrets_import.models import ImportedSecret
 
-from .conftest import add_secret, make_event, url
+from .helpers import add_secret, make_event, url
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +65,10 @@ def test_settings_api_rejects_foreign_products(token_client, event, event2_item)
 
 
 def test_api_route_is_registered(token_client, event):
-    assert token_client.get(url(event)).status_code == 200
+    add_secret(event, "ROUTED")
+    resp = token_client.get(url(event))
+    assert resp.status_code == 200
+    assert [row["secret"] for row in resp.data["results"]] == ["ROUTED"]
 
 
 def test_copied_event_keeps_settings_but_not_the_pool(organizer, event, item, item2):

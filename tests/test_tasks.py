@@ -16,9 +16,9 @@ from django_scopes import scopes_disabled
 from pretix.base.models import CachedFile
 from pretix.base.services.tasks import ProfiledEventTask
 
-from pretix_secrets_import import config, tasks
-from pretix_secrets_import.importer import FileFormat, Mapping
-from pretix_secrets_import.models import ImportedSecret, ImportRun
+from pretix_secrets_import import config, pool, tasks
+from pretix_secrets_import.importer import ColumnMapping, FileFormat
+from pretix_secrets_import.models import ImportRun
 
 from .test_views import pool_rows, pool_url, upload
 
@@ -39,7 +39,7 @@ class Result:
 def make_run(event, state=ImportRun.QUEUED, age=0, started_age=None):
     with scopes_disabled():
         run = ImportRun.objects.create(id=uuid.uuid4(), event=event, upload=uuid.uuid4(), state=state, options={
-            "fmt": asdict(FileFormat()), "mapping": asdict(Mapping())})
+            "fmt": asdict(FileFormat()), "mapping": ColumnMapping().as_dict()})
         ImportRun.objects.filter(pk=run.pk).update(
             created=now() - timedelta(seconds=age),
             started=None if started_age is None else now() - timedelta(seconds=started_age))
@@ -142,7 +142,7 @@ def test_a_task_given_up_before_it_started_imports_nothing(backend_client, event
         upload_file = CachedFile.objects.get(pk=file_id)
         run = ImportRun.objects.create(id=uuid.uuid4(), event=event, upload=file_id, state=ImportRun.LOST)
     result = tasks.import_secrets.apply(args=(
-        event.pk, str(file_id), asdict(FileFormat()), asdict(Mapping()), "en", 1, upload_file.session_key,
+        event.pk, str(file_id), asdict(FileFormat()), ColumnMapping().as_dict(), "en", 1, upload_file.session_key,
     ), kwargs={"run_id": str(run.pk)})
     assert "started this import in time" in str(result.result)
     assert pool_rows(event) == []
@@ -150,13 +150,13 @@ def test_a_task_given_up_before_it_started_imports_nothing(backend_client, event
 
 def test_the_time_limit_stops_an_import_and_stores_nothing(backend_client, event, monkeypatch):
     process, file_id = process_url_of(backend_client, event, b"".join(b"T-%d\n" % i for i in range(12000)))
-    insert = ImportedSecret.insert_rows
+    insert = pool.insert_rows
 
     def insert_then_time_out(*args, **kwargs):
         insert(*args, **kwargs)  # a first chunk is stored in the transaction, then the soft limit strikes
         raise SoftTimeLimitExceeded()
 
-    monkeypatch.setattr(ImportedSecret, "insert_rows", insert_then_time_out)
+    monkeypatch.setattr(pool, "insert_rows", insert_then_time_out)
     resp = backend_client.post(process, CSV_FORM, follow=True)
     assert "took too long and was stopped. Nothing was imported." in resp.content.decode()
     assert pool_rows(event) == []

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from django.utils import translation
 
-from pretix_secrets_import.models import ALREADY_IMPORTED
+from pretix_secrets_import.rules import ALREADY_IMPORTED
 
-from .conftest import add_secret
+from .helpers import add_secret
 
 PACKAGE = Path(__file__).resolve().parent.parent / "pretix_secrets_import"
 CATALOGS = sorted(PACKAGE.glob("locale/*/LC_MESSAGES/django.po"))

@@ -9,12 +9,12 @@ from django.test.utils import CaptureQueriesContext
 from django_scopes import scopes_disabled
 from openpyxl import Workbook
 
-from pretix.base.models import CachedFile, LogEntry, OrderPosition, User
+from pretix.base.models import CachedFile, LogEntry, OrderPosition
 
 from pretix_secrets_import import views
 from pretix_secrets_import.models import ImportedSecret
 
-from .conftest import add_secret, add_ticket, make_team
+from .helpers import add_secret, add_ticket, make_team
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +65,9 @@ def test_settings_page_rejects_foreign_product(backend_client, event, event2_ite
 def test_settings_page_needs_settings_permission(client, organizer, user, event, permissions, status):
     make_team(organizer, permissions).members.add(user)
     client.login(email=user.email, password="dummy")
-    assert client.get(settings_url(event)).status_code == status
+    resp = client.get(settings_url(event))
+    assert resp.status_code == status
+    assert ('name="secrets_import_low_threshold"' in resp.content.decode()) == (status == 200)
 
 
 def pool_url(event, suffix=""):
@@ -185,8 +187,11 @@ def test_pool_pages_need_order_permissions(client, organizer, user, event, permi
 
 
 def test_pool_pages_need_the_plugin(backend_client, disabled_event):
-    assert backend_client.get(pool_url(disabled_event)).status_code == 404
-    assert backend_client.get(pool_url(disabled_event, "import/")).status_code == 404
+    add_secret(disabled_event, "NOT-SHOWN")
+    for suffix in ("", "import/"):
+        resp = backend_client.get(pool_url(disabled_event, suffix))
+        assert resp.status_code == 404
+        assert "Not found" in resp.content.decode() and "NOT-SHOWN" not in resp.content.decode()
 
 
 def test_add_secret_form(backend_client, event, item, item2, variation):
@@ -258,7 +263,7 @@ def test_import_preview_can_change_the_format(backend_client, event):
     assert resp.redirect_chain[-1][0] == pool_url(event, "import/") and "not valid utf-16" in resp.content.decode()
 
 
-def test_import_errors_are_reported_and_nothing_is_imported(backend_client, event):
+def test_import_errors_are_reported_and_nothing_is_imported(backend_client, event, user):
     add_secret(event, "OLD")
     process = upload(backend_client, event, "codes.csv", b"NEW-1\nOLD\n=cmd x\nNEW-1\n")
     resp = backend_client.post(process, {"format_set": "1", "encoding": "utf-8", "delimiter": ",",
@@ -274,7 +279,7 @@ def test_import_errors_are_reported_and_nothing_is_imported(backend_client, even
     assert report.splitlines()[1].startswith("3,Secret,'=cmd x,")
     # the report and the upload belong to this browser session only
     other = Client()
-    other.force_login(User.objects.get())
+    other.force_login(user)  # the same user, in another browser
     assert other.get(resp["Location"]).status_code == 404
     assert other.get(process).status_code == 404
 
@@ -324,8 +329,13 @@ def test_import_pages_only_open_our_own_uploads(backend_client, event):
     with scopes_disabled():
         foreign = CachedFile.objects.create(filename="export.csv", type="text/csv", web_download=True)
         foreign.file.save("export.csv", ContentFile(b"SECRET-OF-SOMEONE\n"))
-    assert backend_client.get(pool_url(event, f"import/{foreign.id}/")).status_code == 404
-    assert backend_client.get(pool_url(event, f"import/{foreign.id}/report/{foreign.id}/")).status_code == 404
+    for suffix in (f"import/{foreign.id}/", f"import/{foreign.id}/report/{foreign.id}/"):
+        resp = backend_client.get(pool_url(event, suffix))
+        assert resp.status_code == 404
+        assert "SECRET-OF-SOMEONE" not in resp.content.decode()
+    with scopes_disabled():
+        assert CachedFile.objects.filter(pk=foreign.pk).exists()  # still there for its owner
+    assert pool_rows(event) == []
 
 
 def test_pool_page_filters_secrets_without_a_date(backend_client, series, subevent):

@@ -26,7 +26,7 @@ from django_scopes import scopes_disabled
 from pretix.base.models import CachedFile
 
 from pretix_secrets_import import config, tasks, views
-from pretix_secrets_import.importer import FileFormat, Mapping
+from pretix_secrets_import.importer import ColumnMapping, FileFormat
 from pretix_secrets_import.models import ImportedSecret, ImportRun
 
 from .test_crash_safety import assert_counted, query
@@ -84,10 +84,11 @@ def stack(tmp_path, monkeypatch, settings):
             """What the import page does when the user clicks Import, through the real queue."""
             with scopes_disabled():
                 run = ImportRun.objects.create(id=uuid.uuid4(), event=event, upload=file_id, options={
-                    "fmt": asdict(FileFormat()), "mapping": asdict(Mapping())})
+                    "fmt": asdict(FileFormat()), "mapping": ColumnMapping().as_dict()})
             Stack.app.send_task(
                 tasks.import_secrets.name, task_id=str(run.pk), queue=QUEUE,
-                args=(event.pk, str(file_id), asdict(FileFormat()), asdict(Mapping()), "en", user.pk, session_key),
+                args=(event.pk, str(file_id), asdict(FileFormat()), ColumnMapping().as_dict(), "en", user.pk,
+                      session_key),
                 kwargs={"run_id": str(run.pk)}, soft_time_limit=config.import_time_limit(),
             )
             return run, AsyncResult(str(run.pk), app=Stack.app)

@@ -5,10 +5,12 @@ from django_scopes import scope
 
 from pretix.base.models import Event, Organizer
 
+from ...apps import enabled_for
 from ...importer import (
-    DataImportError, Mapping, Resolver, column_index, import_file, preview,
-    sniff,
+    DataImportError, Resolver, Source, column_index, guess_mapping,
+    import_file, preview, sniff,
 )
+from ...rules import RESTRICTIONS
 
 
 class Command(BaseCommand):
@@ -21,14 +23,16 @@ class Command(BaseCommand):
         parser.add_argument("organizer", help="organizer short form (slug)")
         parser.add_argument("event", help="event short form (slug)")
         parser.add_argument("file", help="CSV or XLSX file")
-        parser.add_argument("--secret-column", default="1",
-                            help="column holding the secrets: number (from 1) or header name; default 1")
+        parser.add_argument("--secret-column",
+                            help="column holding the secrets: number (from 1) or header name; default: the column "
+                                 "whose header names it (secret, code, barcode, ...), else 1")
         for name, what in (("item", "product"), ("variation", "variation"), ("subevent", "date")):
             group = parser.add_mutually_exclusive_group()
             group.add_argument(f"--{name}", metavar="ID_OR_NAME",
                                help=f"restrict every secret of the file to this {what}")
             group.add_argument(f"--{name}-column", metavar="COLUMN",
-                               help=f"column holding each secret's {what} (ID or name)")
+                               help=f"column holding each secret's {what} (ID or name); default: the column "
+                                    f"whose header says {name if name != 'item' else 'product'}, if any")
         parser.add_argument("--encoding", help="character encoding of a CSV file; detected if omitted")
         parser.add_argument("--delimiter", help="column delimiter of a CSV file; detected if omitted")
         header = parser.add_mutually_exclusive_group()
@@ -48,7 +52,7 @@ class Command(BaseCommand):
                 event = organizer.events.get(slug=options["event"])
             except Event.DoesNotExist:
                 raise CommandError("Event not found.")
-            if "pretix_secrets_import" not in event.get_plugins():
+            if not enabled_for(event):
                 raise CommandError("The Secrets Import plugin is not enabled for this event.")
             try:
                 with open(options["file"], "rb") as f:
@@ -69,22 +73,7 @@ class Command(BaseCommand):
         if options["header"] is not None:
             fmt.has_header = options["header"]
         header = preview(f, fmt, lines=0)[0] if fmt.has_header else None
-
-        resolver = Resolver(event)
-        mapping = Mapping(secret=column_index(options["secret_column"], header))
-        for name in ("item", "variation", "subevent"):
-            if options[f"{name}_column"]:
-                setattr(mapping, name, ("column", column_index(options[f"{name}_column"], header)))
-            elif options[name]:
-                fixed_item = mapping.item[1] if mapping.item and mapping.item[0] == "fixed" else None
-                try:
-                    if name == "variation":
-                        fixed = resolver.variation(options[name], fixed_item)
-                    else:
-                        fixed = getattr(resolver, name)(options[name])
-                except ValueError as e:
-                    raise CommandError(str(e))
-                setattr(mapping, name, ("fixed", fixed))
+        mapping = self._mapping(event, header, options)
 
         def print_error(error):
             self.stderr.write(f"line {error.line}: {error.column} \"{error.value}\": {error.message}")
@@ -99,3 +88,23 @@ class Command(BaseCommand):
             self.stdout.write(f"All {result.lines} line(s) are valid; nothing was imported (dry run).")
         else:
             self.stdout.write(self.style.SUCCESS(f"Imported {result.imported} secret(s)."))
+
+    @staticmethod
+    def _mapping(event, header, options):
+        """The columns and fixed values the options choose; what they leave open is guessed from the header."""
+        mapping = guess_mapping(header)
+        if not event.has_subevents:
+            mapping.subevent = None  # a "date" column means something else here, as in the backend's import
+        if options["secret_column"]:
+            mapping.secret = column_index(options["secret_column"], header)
+        resolver = Resolver(event)
+        for name in RESTRICTIONS:
+            if options[f"{name}_column"]:
+                setattr(mapping, name, Source.column(column_index(options[f"{name}_column"], header)))
+            elif options[name]:
+                item = mapping.item.value if mapping.item and mapping.item.kind == "fixed" else None
+                try:
+                    setattr(mapping, name, Source.fixed(resolver.resolve(name, options[name], item)))
+                except ValueError as e:
+                    raise CommandError(str(e))
+        return mapping
