@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 import pytest
 from django.core.management import call_command
 from django.test import Client, utils
+from django.utils import translation
 from django_scopes import scopes_disabled
 from rest_framework.test import APIClient
 
@@ -23,6 +24,13 @@ def django_db_setup(django_db_setup, django_db_blocker):
     """
     with django_db_blocker.unblock(), scopes_disabled():
         call_command("flush", interactive=False, verbosity=0)
+
+
+@pytest.fixture(autouse=True)
+def english_again():
+    """A request in another language leaves that language active in the thread: every test starts in English."""
+    yield
+    translation.activate("en")
 
 
 @pytest.hookimpl(hookwrapper=True)
