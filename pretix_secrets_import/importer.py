@@ -163,7 +163,15 @@ def _guess_encoding(head: bytes) -> str:
     except UnicodeDecodeError:
         pass
     from charset_normalizer import from_bytes
-    best = from_bytes(head).best()
+
+    # It reports its reasoning at DEBUG level, which pretix' console logging prints into the command's output.
+    detector = logging.getLogger("charset_normalizer")
+    level = detector.level
+    detector.setLevel(logging.WARNING)
+    try:
+        best = from_bytes(head).best()
+    finally:
+        detector.setLevel(level)
     return codecs.lookup(best.encoding).name if best else "cp1252"
 
 

@@ -1,4 +1,5 @@
 import io
+import logging
 import re
 import zipfile
 from datetime import datetime
@@ -58,6 +59,16 @@ def test_encodings_are_detected(event, encoding, bom):
     result = run(event, bom + text.encode(encoding))
     assert messages(result) == []
     assert [row[0] for row in pool(event)] == ["GRÜN-1", "ÉTÉ-2", "STRASSE-ß3"]
+
+
+def test_encoding_detection_does_not_log_its_reasoning(caplog):
+    # pretix' console logging would print charset_normalizer's DEBUG lines into the command's output
+    caplog.set_level(logging.DEBUG)
+    text = "Secret;Product\nGRÜN-1;\nÉTÉ-2;\nSTRASSE-ß3;\n"  # as in test_encodings_are_detected
+    encoding = sniff(io.BytesIO(text.encode("cp1252"))).encoding
+    assert text.encode("cp1252").decode(encoding) == text
+    assert not [r for r in caplog.records if r.name.startswith("charset_normalizer")]
+    assert logging.getLogger("charset_normalizer").level == logging.NOTSET  # left as it was
 
 
 @pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
