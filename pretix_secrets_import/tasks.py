@@ -1,6 +1,8 @@
 import csv
 import io
 import logging
+import os
+import re
 import tempfile
 import threading
 import time
@@ -23,7 +25,7 @@ from .importer import ColumnMapping, DataImportError, FileFormat, import_file
 from .models import ImportRun
 
 logger = logging.getLogger(__name__)
-REPORT_FILENAME = "secrets-import-errors.csv"
+REPORT_TYPE = "application/x-pretix-secrets-import-report"  # marks our error reports among pretix' cached files
 HEARTBEAT_SECONDS = 5
 
 
@@ -60,6 +62,12 @@ def lost_reason(run, result):
     if run.state == ImportRun.LOST:
         return LOST if run.started else NOT_STARTED
     return None
+
+
+def report_filename(upload_name: str) -> str:
+    """The error report's download name, after the file it reports on: ``codes.csv`` → ``codes-errors.csv``."""
+    stem = re.sub(r"[^\w.-]+", "_", os.path.splitext(os.path.basename(upload_name or ""))[0]).strip("._")[:100]
+    return f"{stem or 'secrets-import'}-errors.csv"
 
 
 def neutralize(value: str) -> str:
@@ -170,6 +178,7 @@ def _run_import(event, run, file_id, fmt, mapping, user_id, session_key, heartbe
     with tempfile.TemporaryFile() as raw:
         report = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         writer = csv.writer(report)
+        writer.writerow([_("Line"), _("Column"), _("Value"), _("Problem")])
 
         def write_error(error):
             writer.writerow([error.line, error.column, neutralize(error.value), error.message])
@@ -190,10 +199,11 @@ def _run_import(event, run, file_id, fmt, mapping, user_id, session_key, heartbe
             report.flush()
             raw.seek(0)
             report_file = CachedFile.objects.create(
-                expires=now() + timedelta(days=1), date=now(), filename=REPORT_FILENAME, type="text/csv",
+                expires=now() + timedelta(days=1), date=now(), filename=report_filename(upload.filename),
+                type=REPORT_TYPE,
                 session_key=session_key, web_download=False,
             )
-            report_file.file.save(REPORT_FILENAME, File(raw))
+            report_file.file.save("secrets-import-errors.csv", File(raw))
             report_id = str(report_file.id)
         report.detach()
     if result.imported:

@@ -41,7 +41,7 @@ from .importer import (
 )
 from .models import ImportedSecret, ImportRun
 from .rules import ALREADY_IMPORTED, DB_ID_MAX, SECRET_MAX_LENGTH
-from .tasks import REPORT_FILENAME, import_secrets, lost_reason
+from .tasks import REPORT_TYPE, import_secrets, lost_reason
 
 SESSION_SALT = "pretix_secrets_import"
 TOO_LARGE_FOR_REQUEST = _(
@@ -452,8 +452,7 @@ class ImportReportView(PoolWriteMixin, TemplateView):
 
     @cached_property
     def report(self):
-        cf = CachedFile.objects.filter(pk=self.kwargs["report"], filename=REPORT_FILENAME,
-                                       session_key__isnull=False).first()
+        cf = CachedFile.objects.filter(pk=self.kwargs["report"], type=REPORT_TYPE, session_key__isnull=False).first()
         if cf is None or not cf.file or not cf.allowed_for_session(self.request, SESSION_SALT):
             raise Http404(_("This report has expired."))
         return cf
@@ -461,7 +460,7 @@ class ImportReportView(PoolWriteMixin, TemplateView):
     def get(self, request, *args, **kwargs):
         if "download" in request.GET:
             response = FileResponse(self.report.file.open("rb"), content_type="text/csv")
-            response["Content-Disposition"] = f'attachment; filename="{REPORT_FILENAME}"'
+            response["Content-Disposition"] = f'attachment; filename="{self.report.filename}"'
             return response
         return super().get(request, *args, **kwargs)
 
@@ -470,7 +469,9 @@ class ImportReportView(PoolWriteMixin, TemplateView):
         errors, count = [], 0
         with self.report.file.open("rb") as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-            for row in csv.reader(text):
+            rows = csv.reader(text)
+            next(rows, None)  # the header
+            for row in rows:
                 count += 1
                 if len(errors) < ERRORS_SHOWN:
                     errors.append(dict(zip(("line", "column", "value", "message"), row)))

@@ -200,3 +200,14 @@ def test_operators_set_the_limits_in_pretix_cfg(settings, option, value, read):
         assert str(read()) == value
     finally:
         settings.CONFIG_FILE.cp.remove_option("pretix_secrets_import", option)
+
+
+@pytest.mark.parametrize("upload,report", [
+    ("gate-codes.csv", "gate-codes-errors.csv"),
+    ("Codes 2026 (final).xlsx", "Codes_2026_final-errors.csv"),
+    ('x"; filename="evil.exe', "x_filename_evil-errors.csv"),
+    ("../../etc/passwd", "passwd-errors.csv"),
+    ("", "secrets-import-errors.csv"),
+])
+def test_the_error_report_is_named_after_the_upload(upload, report):
+    assert tasks.report_filename(upload) == report

@@ -32,6 +32,8 @@ def test_settings_page_shows_pool_and_generator_hint(backend_client, event, item
     event.settings.ticket_secret_generator = "imported_secrets"
     page = backend_client.get(settings_url(event)).content.decode()
     assert "1 secret is left" in page
+    ticket_settings = f'href="/control/event/{event.organizer.slug}/{event.slug}/settings/tickets"'
+    assert ticket_settings in page and "The ticket code generator is chosen in the ticket settings." in page
     general_settings = f"/control/event/{event.organizer.slug}/{event.slug}/settings/"
     assert "Secrets Import" in backend_client.get(general_settings).content.decode()
 
@@ -276,7 +278,10 @@ def test_import_errors_are_reported_and_nothing_is_imported(backend_client, even
     assert pool_rows(event) == [("OLD", False, None)]
     download = backend_client.get(resp["Location"] + "?download=1")
     report = b"".join(download.streaming_content).decode("utf-8-sig")
-    assert report.splitlines()[1].startswith("3,Secret,'=cmd x,")
+    assert report.splitlines()[0] == "Line,Column,Value,Problem"
+    assert report.splitlines()[2].startswith("3,Secret,'=cmd x,")
+    assert download["Content-Disposition"] == 'attachment; filename="codes-errors.csv"'
+    assert len(report.splitlines()) == 4  # the header and the three problems the page counts
     # the report and the upload belong to this browser session only
     other = Client()
     other.force_login(user)  # the same user, in another browser
