@@ -76,6 +76,7 @@ class SecretsImportSettings(EventSettingsViewMixin, EventSettingsFormView):
 
 
 POOL_PAGE_SIZE = 50
+PREVIEW_LINES = 10
 ERRORS_SHOWN = 500
 
 
@@ -326,8 +327,9 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
 
     @cached_property
     def preview(self):
+        """The header (or ``None``) and the first lines of the file, one more than shown: are there more?"""
         with self._open() as f:
-            return preview(f, self.fmt)
+            return preview(f, self.fmt, lines=PREVIEW_LINES + 1)
 
     def dispatch(self, request, *args, **kwargs):
         if "async_id" in request.GET and settings.HAS_CELERY:
@@ -367,7 +369,7 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
 
     def columns(self):
         header, rows = self.preview
-        width = max([len(header or [])] + [len(cells) for _line, cells in rows])
+        width = max([len(header or [])] + [len(cells) for _line, cells in rows[:PREVIEW_LINES]])
         return [
             header[i] if header and i < len(header) and header[i].strip()
             else _("Column {number}").format(number=i + 1)
@@ -394,7 +396,11 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        ctx["header"], ctx["rows"] = self.preview
+        ctx["header"], rows = self.preview
+        ctx["rows"], ctx["more"] = rows[:PREVIEW_LINES], len(rows) > PREVIEW_LINES
+        if ctx["more"]:
+            with self._open() as f:
+                ctx["about_lines"] = count_lines(f, self.fmt)
         ctx["columns"] = self.columns()
         ctx["fmt"] = self.fmt
         ctx["file"] = self.file

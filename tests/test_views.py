@@ -254,6 +254,15 @@ def test_import_preview_mapping_and_import(backend_client, event, item):
     assert pool_rows(event) == [("K-1", False, item.pk), ("K-2", False, item.pk)]
 
 
+def test_import_preview_says_whether_it_shows_every_line(backend_client, event):
+    short = backend_client.get(upload(backend_client, event, "short.csv", b"S-1\nS-2\n")).content.decode()
+    assert "<td>S-2</td>" in short and "…" not in short and "import-preview-size" not in short
+    lines = b"".join(f"L-{i}\n".encode() for i in range(1, 26))
+    long = backend_client.get(upload(backend_client, event, "long.csv", lines)).content.decode()
+    assert "<td>L-10</td>" in long and "<td>L-11</td>" not in long and "…" in long
+    assert "The first 10 lines of about 25 lines are shown." in long
+
+
 def test_import_preview_can_change_the_format(backend_client, event):
     process = upload(backend_client, event, "codes.csv", b"A-1,x\nA-2,y\n")
     page = backend_client.post(process, {"refresh": "1", "format_set": "1", "encoding": "utf-8",
