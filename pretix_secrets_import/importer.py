@@ -15,6 +15,7 @@ from array import array
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from decimal import Decimal
 from time import monotonic
 
 from django.db import transaction
@@ -179,6 +180,14 @@ def _looks_like_header(cells) -> bool:
     return any(str(c).strip().lower() in HEADER_WORDS for c in cells)
 
 
+class RoundedNumber(str):
+    """
+    A spreadsheet number of 16 or more digits. Excel keeps 15 significant digits, so the digits after the 15th may
+    have been replaced by zeros when the code was typed or pasted, and a file's number cells are read as binary
+    floating point, which is exact only to about 15 digits too.
+    """
+
+
 def _cell_text(value) -> str:
     """A spreadsheet cell as the text the organizer sees in it."""
     if value is None:
@@ -186,6 +195,8 @@ def _cell_text(value) -> str:
     if isinstance(value, bool):
         return str(value).upper()
     if isinstance(value, float) and value.is_integer():
+        if abs(value) >= 1e15:  # as Excel shows it: 15 significant digits
+            return RoundedNumber(format(Decimal(format(value, ".15g")), "f"))
         return str(int(value))
     if isinstance(value, datetime):
         return value.isoformat(sep=" ", timespec="minutes") if value.time() != time(0) else value.date().isoformat()
@@ -456,6 +467,10 @@ class _FileImport:
         self.chunk_errors = []
         self.line_label = _("line {number}")
         self.repeated, self.already_imported = str(REPEATED), str(ALREADY_IMPORTED)  # translated once, not per line
+        self.rounded = _("This cell holds a number of more than 15 digits, of which Excel keeps only the first 15: "
+                         "the code may have been rounded. Format the column as text in Excel and enter the codes "
+                         "again.")
+        self.spreadsheet = False
         self.column_names = {"secret": pgettext("ticket_secret", "Secret"), "item": _("Product"),
                              "variation": _("Variation"), "subevent": pgettext("subevent", "Date")}
         self.fixed = {name: source.value if source and source.kind == "fixed" else None
@@ -465,6 +480,7 @@ class _FileImport:
 
     def read(self, fileobj, fmt, progress) -> ImportResult:
         """Checks and stores every line, inside the caller's transaction."""
+        self.spreadsheet = fmt.kind == "xlsx"
         chunk = []
         header_skipped = not fmt.has_header
         for line, cells in read_rows(fileobj, fmt, progress=progress):
@@ -504,14 +520,20 @@ class _FileImport:
         self.chunk_errors.clear()
 
     def rows(self, chunk):
-        """The chunk's lines as rows for ``clean_rows``, the cell texts of restrictions and what names no object."""
+        """The chunk's lines as rows for ``clean_rows``, cell texts, and what is wrong before the pool's rules apply."""
         secret_column = self.mapping.secret
         rows = [{"secret": cells[secret_column].strip() if secret_column < len(cells) else "", **self.fixed}
                 for _line, cells in chunk]
         texts, problems = {}, {}  # per row index, only for rows that have them
+        if self.spreadsheet:
+            for index, (_line, cells) in enumerate(chunk):
+                if secret_column < len(cells) and type(cells[secret_column]) is RoundedNumber:
+                    texts[index] = {"secret": rows[index]["secret"]}
+                    problems[index] = {"secret": self.rounded}
         if self.from_columns:
             for index, (_line, cells) in enumerate(chunk):
-                row, texts[index] = rows[index], {}
+                row = rows[index]
+                texts.setdefault(index, {})
                 for name, column in self.from_columns:
                     texts[index][name] = text = cells[column].strip() if column < len(cells) else ""
                     if text:

@@ -303,6 +303,19 @@ def rewrite_sheet(data: bytes, change) -> bytes:
     return out.getvalue()
 
 
+def test_xlsx_numbers_beyond_excels_precision_are_refused(event):
+    # number cells keep about 15 significant digits; the message shows the number as Excel does
+    data = xlsx([["Code"], [1.23456789012345e17], [123456789012345678], [999999999999999.0], ["12345678901234567"]])
+    result = run(event, data, filename="codes.xlsx")
+    assert [(line, column, value) for line, column, value, _message in messages(result)] == [
+        (2, "Secret", "123456789012345000"), (3, "Secret", "123456789012346000")]
+    assert "more than 15 digits" in messages(result)[0][3]
+    assert (result.imported, pool(event)) == (0, [])
+    as_text = xlsx([["Code"], ["123456789012345678"], [999999999999999.0], ["12345678901234567"]])
+    assert run(event, as_text, filename="codes.xlsx").imported == 3
+    assert [row[0] for row in pool(event)] == ["123456789012345678", "999999999999999", "12345678901234567"]
+
+
 def test_xlsx_with_a_wrong_stated_size_is_read_completely(event):
     data = xlsx([[None], [None], ["S1"], ["S2"], ["S3"]])
     data = rewrite_sheet(data, lambda xml: re.sub(rb'<dimension ref="[^"]*"', b'<dimension ref="A1:A3"', xml))
