@@ -44,7 +44,7 @@ class ImportedSecretExporter(ListExporter):
         return "{} - {}".format(subevent.name, subevent.date_from.astimezone(self.timezone).strftime("%Y-%m-%d %H:%M"))
 
     def iterate_list(self, form_data):
-        yield [
+        yield self._dated([
             pgettext_lazy("ticket_secret", "Secret"),
             _("Used"),
             _("Used at"),
@@ -58,7 +58,7 @@ class ImportedSecretExporter(ListExporter):
             _("Ticket date"),
             _("Attendee name"),
             _("Ticket status"),
-        ]
+        ])
         pool = (
             ImportedSecret.of_event(self.event)
             .select_related("item", "variation", "subevent")
@@ -91,6 +91,10 @@ class ImportedSecretExporter(ListExporter):
             ).select_related("order", "item", "variation", "subevent")
         }
 
+    def _dated(self, row) -> list:
+        # Only an event series has dates: without, the two date columns would always be empty.
+        return row if self.event.has_subevents else row[:5] + row[6:10] + row[11:]
+
     def _row(self, secret, position, name_scheme) -> list:
         row = [
             secret.secret,
@@ -101,8 +105,8 @@ class ImportedSecretExporter(ListExporter):
             self._date(secret.subevent),
         ]
         if position is None:
-            return row + ["", "", "", "", "", "", USED_WITHOUT_TICKET if secret.used else ""]
-        return row + [
+            return self._dated(row + ["", "", "", "", "", "", USED_WITHOUT_TICKET if secret.used else ""])
+        return self._dated(row + [
             position.order.code,
             position.positionid,
             str(position.item),
@@ -110,4 +114,4 @@ class ImportedSecretExporter(ListExporter):
             self._date(position.subevent),
             build_name(position.attendee_name_parts, fallback_scheme=name_scheme) or "",
             ticket_status(position),
-        ]
+        ])
