@@ -282,8 +282,8 @@ def test_import_fix_and_export_in_the_browser(browser, festival, tmp_path):
     assert [line[0] for line in lines[1:]] == [row[0] for row in rows[1:]]
     with scopes_disabled():
         order_code = event.orders.get().code
-    assert lines[1][1] == "Yes" and lines[1][6] == order_code and lines[1][-1] == "paid"
-    assert lines[-1][1] == "No" and lines[-1][6] == "" and lines[-1][-1] == ""
+    assert lines[1][1] == "Yes" and lines[1][5] == order_code and lines[1][-1] == "paid"
+    assert lines[-1][1] == "No" and lines[-1][5] == "" and lines[-1][-1] == ""
     assert datetime.fromisoformat(lines[1][2]) <= now()
 
     # no page had a JavaScript error, a blocked resource (Content Security Policy) or a file that failed to load
