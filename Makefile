@@ -14,30 +14,49 @@ MO_FILES := $(patsubst %.po,%.mo,$(wildcard $(LOCALE_DIR)/*/LC_MESSAGES/django.p
 .PHONY: demo install install-dev browser test test-pg screenshots lint migrations-check messages compilemessages clean \
 	bench bench-pg load fuzz crash dist check-dist
 
+# $(call pip_install,ARGS): `pip install ARGS` into $(VENV), by uv where it works: it installs pretix' ~150 packages
+# several times faster than pip (bench/first_start.sh). The uv on PATH, else one that pip puts into $(VENV) (a few
+# seconds); pip if that fails, or with UV=0. Only errors are shown: -qq hides pip's notes on each index it looks at,
+# PYTHONWARNINGS the deprecation warnings of setuptools building the editable install.
+UV ?= 1
+define pip_install
+	if [ "$(UV)" != 0 ] && { uv=$$(command -v uv) || { $(PIP) install -qq uv && uv=$(VENV)/bin/uv; }; } \
+		&& $$uv pip install --quiet --python $(PY) $(1); then :; \
+	else \
+		[ "$(UV)" = 0 ] || echo "uv did not work: installing with pip"; \
+		PYTHONWARNINGS=ignore $(PIP) install -qq $(1); \
+	fi
+endef
+
 $(VENV)/.installed: pyproject.toml constraints.txt
-	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip setuptools wheel
-	$(PIP) install --quiet -c constraints.txt -e .
-	touch $@
+	@echo "installing pretix and the plugin into $(VENV) …"
+	@$(PYTHON) -m venv $(VENV)
+	@$(call pip_install,--upgrade pip setuptools wheel)
+	@$(call pip_install,-c constraints.txt -e .)
+	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PIP) install --quiet -c constraints.txt -e '.[dev]'
-	touch $@
+	@echo "installing the development tools into $(VENV) …"
+	@$(call pip_install,-c constraints.txt -e '.[dev]')
+	@touch $@
 
 install: $(VENV)/.installed $(MO_FILES)
 
 install-dev: $(VENV)/.installed-dev $(MO_FILES)
 
 $(DEV_CONFIG): demo/pretix.cfg.in Makefile
-	mkdir -p data
-	sed -e 's|@PORT@|$(PORT)|g' -e 's|@DATA@|$(CURDIR)/data|g' demo/pretix.cfg.in > $@
+	@mkdir -p data
+	@sed -e 's|@PORT@|$(PORT)|g' -e 's|@DATA@|$(CURDIR)/data|g' demo/pretix.cfg.in > $@
 
+# One short line per stage; migrate has checked the project already, so runserver skips the checks.
 demo: $(VENV)/.installed $(MO_FILES)
 	@rm -f $(DEV_CONFIG)
 	@$(MAKE) --no-print-directory $(DEV_CONFIG)
-	$(DEMO_ENV) $(PY) -m pretix migrate --noinput -v 0
-	$(DEMO_ENV) PORT=$(PORT) $(PY) demo/setup_demo.py
-	$(DEMO_ENV) $(PY) -m pretix runserver --noreload 127.0.0.1:$(PORT)
+	@echo "migrating the database in data/ …"
+	@$(DEMO_ENV) $(PY) -m pretix migrate --noinput -v 0
+	@$(DEMO_ENV) PORT=$(PORT) $(PY) demo/setup_demo.py
+	@echo "serving at http://127.0.0.1:$(PORT)/bigevents/sampleconf/ (Ctrl-C stops the server) …"
+	@$(DEMO_ENV) $(PY) -m pretix runserver --noreload --skip-checks 127.0.0.1:$(PORT)
 
 # Debian's headless Chromium for tests/test_browser.py, installed with apt (as root, as CI runs) only if missing.
 # SKIP_BROWSER_TESTS=1 skips the installation and the test.

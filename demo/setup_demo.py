@@ -1,7 +1,8 @@
 """
 Create the demo data behind `make demo`, once: later runs reuse it and only print the access details again.
 
-Run with PRETIX_CONFIG_FILE pointing at the demo configuration (the Makefile does this).
+Run with PRETIX_CONFIG_FILE pointing at the demo configuration (the Makefile does this). tests/test_browser.py
+imports this module and calls ``create_demo_data`` against the test database.
 """
 import os
 from datetime import timedelta
@@ -9,8 +10,9 @@ from decimal import Decimal
 
 import django
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo_settings")
-django.setup()
+if __name__ == "__main__":  # an importing test has set Django up already, with its own settings
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo_settings")
+    django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.db import transaction  # noqa: E402
@@ -23,7 +25,16 @@ from pretix_secrets_import.models import ImportedSecret  # noqa: E402
 
 ADMIN_EMAIL = "admin@localhost"
 ADMIN_PASSWORD = "admin"
-PLUGINS = "pretix.plugins.banktransfer,pretix.plugins.ticketoutputpdf,pretix_secrets_import"
+BANKTRANSFER = "pretix.plugins.banktransfer"
+PLUGINS = f"{BANKTRANSFER},pretix.plugins.ticketoutputpdf,pretix_secrets_import"
+# Made-up account details for the bank transfer instructions; the IBAN is a well-known example with a valid checksum.
+BANK_DETAILS = {
+    "bank_details_type": "sepa",
+    "bank_details_sepa_name": "Big Events Inc.",
+    "bank_details_sepa_iban": "DE02120300000000202051",
+    "bank_details_sepa_bic": "BYLADEM1001",
+    "bank_details_sepa_bank": "Demo Bank",
+}
 
 
 def make_event(organizer, slug, name, has_subevents=False):
@@ -34,7 +45,13 @@ def make_event(organizer, slug, name, has_subevents=False):
     )
     event.settings.timezone = "Europe/Berlin"
     event.settings.payment_banktransfer__enabled = True
-    event.settings.ticket_secret_generator = "imported_secrets"
+    for key, value in BANK_DETAILS.items():
+        event.settings.set(f"payment_banktransfer_{key}", value)
+    # The customer downloads the PDF ticket, with its pool secret in the QR code, right after ordering, without
+    # waiting for a bank transfer that never comes in a demo.
+    event.settings.ticketoutput_pdf__enabled = True
+    event.settings.ticket_download = True
+    event.settings.ticket_download_pending = True
     event.checkin_lists.create(name="Entrance", all_products=True)
     return event
 
@@ -47,8 +64,14 @@ def add_secrets(event, prefix, count, **restriction):
 
 
 @transaction.atomic
+@scopes_disabled()
 def create_demo_data():
+    """The demo organizer with its events, pools, admin user and API token; returns the organizer."""
     organizer = Organizer.objects.create(slug="bigevents", name="Big Events Inc.")
+    # Bank transfer is an event and organizer plugin: pretix offers it in an event's checkout only if it is enabled
+    # for the organizer too.
+    organizer.enable_plugin(BANKTRANSFER)
+    organizer.save()
     user = User.objects.filter(email=ADMIN_EMAIL).first() or User.objects.create_user(ADMIN_EMAIL, ADMIN_PASSWORD)
     team = Team.objects.create(
         organizer=organizer, name="Administrators", all_events=True,
@@ -61,13 +84,21 @@ def create_demo_data():
     regular = conf.items.create(name="Regular ticket", default_price=Decimal("35.00"), admission=True)
     workshop = conf.items.create(name="Workshop ticket", default_price=Decimal("50.00"), admission=True)
     morning = workshop.variations.create(value="Morning")
-    workshop.variations.create(value="Afternoon")
+    afternoon = workshop.variations.create(value="Afternoon")
     shirt = conf.items.create(name="T-Shirt", default_price=Decimal("15.00"), admission=False)
     for size in ("S", "M", "L"):
         shirt.variations.create(value=size)
-    quota = conf.quotas.create(name="Tickets", size=500)
-    quota.items.add(regular, workshop, shirt)
-    quota.variations.add(*workshop.variations.all(), *shirt.variations.all())
+    # A quota per kind of ticket and one for the merchandise: the plugin caps a quota's availability at the pool's
+    # secrets only where all its products draw from the pool, so a shirt in a ticket quota would keep the tickets
+    # on sale in the shop when their pool is empty.
+    conf.quotas.create(name="Regular tickets", size=400).items.add(regular)
+    for variation, name in ((morning, "Workshop morning"), (afternoon, "Workshop afternoon")):
+        quota = conf.quotas.create(name=name, size=30)
+        quota.items.add(workshop)
+        quota.variations.add(variation)
+    merchandise = conf.quotas.create(name="T-Shirts", size=200)
+    merchandise.items.add(shirt)
+    merchandise.variations.add(*shirt.variations.all())
     add_secrets(conf, "CONF", 10)
     add_secrets(conf, "REG", 5, item=regular)
     add_secrets(conf, "WSM", 3, item=workshop, variation=morning)
@@ -84,11 +115,16 @@ def create_demo_data():
         dates.append(subevent)
     add_secrets(series, "DAY1", 5, subevent=dates[0])
     add_secrets(series, "SERIES", 5)
+    # Only now that the pools are filled, as an organizer should (README): with an empty pool, sales stop.
+    for event in (conf, series):
+        event.settings.ticket_secret_generator = "imported_secrets"
+    return organizer
 
 
 def main():
     with scopes_disabled():
         if not Organizer.objects.filter(slug="bigevents").exists():
+            print("creating demo data …", flush=True)
             create_demo_data()
             print("Created the demo organizer 'bigevents' with events 'sampleconf' and 'series'.")
         else:
@@ -103,12 +139,10 @@ def main():
     port = os.environ.get("PORT", "8000")
     base = f"http://127.0.0.1:{port}"
     print(f"""
-API token (also in {os.path.relpath(token_file)}): {token.token}
-
-Try the API:
-  curl -H "Authorization: Token {token.token}" {base}/api/v1/organizers/bigevents/events/sampleconf/imported_secrets/
-
+Shop:    {base}/bigevents/sampleconf/  (pay by bank transfer; emails go to {os.path.relpath(settings.EMAIL_FILE_PATH)}/)
 Backend: {base}/control/  (log in as {ADMIN_EMAIL} / {ADMIN_PASSWORD})
+API token (also in {os.path.relpath(token_file)}): {token.token}
+  curl -H "Authorization: Token {token.token}" {base}/api/v1/organizers/bigevents/events/sampleconf/imported_secrets/
 """, flush=True)
 
 
