@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -36,10 +36,12 @@ SIZES = {
     "full": dict(
         alloc_rounds=10, alloc_batch=25, pool_small=1_000, pool_big=1_000_000, list_reps=10, bulk_reps=5,
         bulk_n=500, import_lines=1_000_000, import_reps=2, sales_rounds=3, sales_per_client=15, sales_clients=8,
+        series_dates=500, series_products=40,
     ),
     "smoke": dict(
         alloc_rounds=2, alloc_batch=3, pool_small=100, pool_big=1_000, list_reps=2, bulk_reps=1,
         bulk_n=50, import_lines=2_000, import_reps=1, sales_rounds=1, sales_per_client=2, sales_clients=8,
+        series_dates=20, series_products=5,
     ),
 }
 
@@ -56,6 +58,8 @@ TARGETS = {
     # a file whose secrets are all in the pool already is refused no slower than it was imported
     "import-duplicates": ("s", "import_file, new secrets", "import_file, all already imported", "B/A time", "<=",
                           1.0),
+    # what can still be sold, for a series of many dates and products: the answer's time in seconds
+    "sellable": ("s/request", "1 product", "series: dates x products", "B (s)", "<=", 1.0),
 }
 for _name in ("api page 1", "api last page", "backend page 1", "backend last page", "backend search",
               "backend search exact", "api secret filter"):
@@ -431,6 +435,46 @@ class Bench:
         peak = max(rss) if all(rss) else float("nan")
         self.add("import-rss", 300.0, peak, peak, dict(peak_rss_mb=rss, noop_rss_mb=noop_rss))
 
+    def bench_sellable(self):
+        """The sellable API's first page and the pool page, for one product and for a series of dates x products."""
+        from django.test import Client
+        from django_scopes import scopes_disabled
+
+        from pretix.base.models import SubEvent
+        dates, products = self.p["series_dates"], self.p["series_products"]
+        one = self.make_event("sellable-one", "imported_secrets")
+        series = self.make_event("sellable-series", "imported_secrets")
+        with scopes_disabled():
+            series.has_subevents = True
+            series.save()
+            for i in range(1, products):
+                series.items.create(name=f"Ticket {i}", default_price=0, admission=True)
+            SubEvent.objects.bulk_create([SubEvent(
+                event=series, name=f"Day {d}", active=True, date_from=datetime(2030, 1, 1, tzinfo=timezone.utc)
+                + timedelta(days=d)) for d in range(dates)])
+        for ev in (one, series):
+            self.fill(ev, f"SELL-{ev.slug}", 1000)
+        api = self.api_client()
+        backend = Client()
+        backend.force_login(self.user)
+        times = {}
+        for ev in (one, series):
+            urls = [f"/api/v1/organizers/{ORGA}/events/{ev.slug}/imported_secrets/sellable/",
+                    f"/control/event/{ORGA}/{ev.slug}/secrets_import/"]
+            for client, url in zip((api, backend), urls):
+                client.get(url)  # warm-up
+            runs = []
+            for _ in range(self.p["list_reps"]):
+                t = time.perf_counter()
+                for client, url in zip((api, backend), urls):
+                    if client.get(url).status_code != 200:
+                        raise RuntimeError(f"{url} failed")
+                runs.append((time.perf_counter() - t) / 2)
+            times[ev.slug] = runs
+        a, b = median(times[one.slug]), median(times[series.slug])
+        self.add("sellable", a, b, b, dict(dates=dates, products=products, times=times),
+                 labels=("1 product", f"series: {dates} dates x {products} products"))
+
     def bench_duplicates(self):
         """Importing a file, then the same file again: every line already imported, so all of it is refused."""
         from django.db import connection
@@ -544,7 +588,8 @@ def main():
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--size", choices=tuple(SIZES), default=os.environ.get("BENCH_SIZE") or "full")
     parser.add_argument("--strict", action="store_true", help="exit with status 2 if a target is missed")
-    parser.add_argument("--only", help="comma-separated scenarios: alloc,scale,list,bulk,import,duplicates,sales")
+    parser.add_argument("--only", help="comma-separated scenarios: alloc,scale,list,bulk,import,duplicates,sales,"
+                                       "sellable")
     parser.add_argument("--keep", action="store_true", help="keep the data directory (and database)")
     args = parser.parse_args()
     started = time.time()
@@ -581,7 +626,8 @@ def main():
             bench.setup_base()
             steps = [("alloc", bench.bench_alloc), ("scale", bench.bench_alloc_scale), ("list", bench.bench_list),
                      ("bulk", bench.bench_bulk), ("sales", bench.bench_sales), ("import", lambda: bench.bench_import(
-                         config)), ("duplicates", bench.bench_duplicates)]
+                         config)), ("duplicates", bench.bench_duplicates),
+                     ("sellable", bench.bench_sellable)]
             for name, step in steps:
                 if only and name not in only:
                     continue

@@ -1,6 +1,7 @@
 """
-Running-low alerts: one notification when a sale leaves a restriction group of the pool with fewer unused secrets
-than the event's threshold, and the list of such groups on the event dashboard.
+Running-low alerts: one notification when a sale leaves a product (variation, date) that draws from the pool with
+fewer fitting unused secrets than the event's threshold (``sellable``), and the list of such products on the event
+dashboard.
 """
 import threading
 
@@ -17,22 +18,22 @@ from pretix.base.notifications import Notification, NotificationType
 from pretix.helpers.urls import mainreverse_absolute
 
 from .models import PoolAlert
-from .pool import Group, summary, unused_in_group
+from .pool import Group, summary
+from .sellable import (
+    fits, left_for, sellable, sold_out, targets, unused_by_group,
+)
 
 ACTION_TYPE = "pretix_secrets_import.pool.running_low"
-# Every sale counts up to this many unused secrets of its group, so the threshold must stay small enough to be cheap.
+# A limit that keeps the number an organizer types sensible; the check reads the pool's counters at any threshold.
 THRESHOLD_MAX = 10000
+# The dashboard lists this many of the products with the fewest secrets left.
+DASHBOARD_LINES = 10
 
 _local = threading.local()
 
 
-def unused_count(event, group: Group, limit: int) -> int:
-    """The group's unused secrets, counted only up to ``limit``."""
-    return unused_in_group(event, group).values("pk")[:limit].count()
-
-
 class _PendingChecks:
-    """The groups that lost unused secrets in the current transaction; checked once after it commits."""
+    """The restriction groups that lost unused secrets in the current transaction; checked once after it commits."""
 
     def __init__(self):
         self.groups = set()
@@ -42,9 +43,8 @@ class _PendingChecks:
         self.done = True
         with scopes_disabled():
             events = Event.objects.select_related("organizer").in_bulk({event_id for event_id, _group in self.groups})
-            for event_id, group in self.groups:
-                if event_id in events:
-                    check_group(events[event_id], group)
+            for event_id, event in events.items():
+                check_groups(event, {group for e, group in self.groups if e == event_id})
 
 
 def schedule_check(event, group: Group):
@@ -53,8 +53,8 @@ def schedule_check(event, group: Group):
 
     The check runs once the transaction has committed, because
     - a rolled back sale must not alert;
-    - an open transaction does not see the secrets that concurrent sales took, so two sales that together leave the
-      group below the threshold could each count enough left; after the commit, the later one sees both;
+    - an open transaction does not see the secrets that concurrent sales took, so two sales that together leave a
+      product below the threshold could each count enough left; after the commit, the later one sees both;
     - writing the alert must not make the sale wait for another sale's transaction.
     """
     if not event.settings.secrets_import_low_threshold:
@@ -68,38 +68,51 @@ def schedule_check(event, group: Group):
     pending.groups.add((event.pk, group))
 
 
-def check_group(event, group: Group):
-    """Send the alert for ``group`` if it has fewer unused secrets than the threshold and was not alerted yet."""
+def _one(values):
+    return next(iter(values)) if len(values) == 1 else None
+
+
+def check_groups(event, groups):
+    """
+    Alert for each product (variation, date) that secrets of ``groups`` fit, has fewer fitting unused secrets than the
+    threshold left and was not alerted yet.
+    """
     threshold = event.settings.secrets_import_low_threshold
     if not threshold:
         return
-    remaining = unused_count(event, group, threshold)
-    if remaining >= threshold or PoolAlert.objects.filter(event=event, **group.as_filter()).exists():
-        return
-    names = group_names(event, [group])[0]
-    try:
-        with transaction.atomic():
-            PoolAlert.objects.create(event=event, **group.as_filter())
-            event.log_action(ACTION_TYPE, data={
-                **group._asdict(), **names, "remaining": remaining, "threshold": threshold,
-            })
-    except IntegrityError:
-        pass  # a concurrent sale stored the alert first (PostgreSQL makes us wait until it committed)
+    unused = unused_by_group(event)
+    alerted = {Group.of(alert) for alert in PoolAlert.objects.filter(event=event)}
+    # A secret restricted to a product or date only affects that product or date: read only those.
+    candidates = targets(event, item=_one({g.item for g in groups}), subevent=_one({g.subevent for g in groups}))
+    low = [(target, left_for(target, unused)) for target in candidates
+           if target not in alerted and any(fits(group, target) for group in groups)]
+    low = [(target, left) for target, left in low if left < threshold]
+    for (target, left), names in zip(low, group_names(event, [target for target, _left in low])):
+        try:
+            with transaction.atomic():
+                PoolAlert.objects.create(event=event, **target.as_filter())
+                event.log_action(ACTION_TYPE, data={
+                    **target._asdict(), **names, "remaining": left, "threshold": threshold,
+                })
+        except IntegrityError:
+            pass  # a concurrent sale stored the alert first (PostgreSQL makes us wait until it committed)
 
 
 @scopes_disabled()
 def pool_grew(event, groups=None):
     """
     Unused secrets were added to ``groups`` of ``event``'s pool (``None``: to any groups), or moved there: re-arm the
-    alerts of those groups that have reached the threshold again. Every write that adds secrets calls this in its
-    transaction (tests/test_alerts.py checks every such write path).
+    alerts of the products (variations, dates) they fit that have reached the threshold again. Every write that adds
+    secrets calls this in its transaction (tests/test_alerts.py checks every such write path).
     """
+    alerts = [alert for alert in PoolAlert.objects.filter(event=event)
+              if groups is None or any(fits(group, Group.of(alert)) for group in groups)]
+    if not alerts:
+        return
     threshold = event.settings.secrets_import_low_threshold
-    for alert in PoolAlert.objects.filter(event=event):
-        group = Group.of(alert)
-        if groups is not None and group not in groups:
-            continue
-        if not threshold or unused_count(event, group, threshold) >= threshold:
+    unused = unused_by_group(event)
+    for alert in alerts:
+        if not threshold or left_for(Group.of(alert), unused) >= threshold:
             alert.delete()
 
 
@@ -130,30 +143,49 @@ def group_label(item_name=None, variation_name=None, subevent_name=None) -> str:
     return " – ".join(str(p) for p in parts if p)
 
 
+def labels(event, groups) -> list:
+    """A one-line name (product – variation – date) per ``Group``."""
+    return [group_label(**names) for names in group_names(event, groups)]
+
+
+@scopes_disabled()
+def sold_out_labels(event, shown=3) -> str:
+    """The products (variations, dates) without a fitting unused secret, the first ``shown`` by name."""
+    gone = sold_out(event)
+    if not gone:
+        return ""
+    text = ", ".join(labels(event, gone[:shown]))
+    if len(gone) > shown:
+        text += " " + ngettext("and {n} more", "and {n} more", len(gone) - shown).format(n=len(gone) - shown)
+    return text
+
+
 @scopes_disabled()
 def pool_warnings(event):
     """
-    The groups of ``event``'s pool below the threshold, with names and counts, and whether no unused secret is left
-    at all; for the dashboard.
+    For the dashboard: the products (variations, dates) on sale with fewer fitting secrets than the threshold (none left
+    without a threshold), fewest first, at most ``DASHBOARD_LINES`` of them with names, their number, and whether
+    the pool has no unused secret at all.
     """
-    groups = summary(event)
     threshold = event.settings.secrets_import_low_threshold
-    low = [counted for counted in groups if counted.unused < threshold] if threshold else []
-    names = group_names(event, [counted.group for counted in low])
-    return ([{**counted.as_dict(), "label": group_label(**n)} for counted, n in zip(low, names)],
-            not any(counted.unused for counted in groups))
+    groups = summary(event)
+    low = [s for s in sellable(event, on_sale=True, groups=groups) if s.left < max(threshold, 1)]
+    shown = low[:DASHBOARD_LINES]
+    rows = [{**s.as_dict(), "label": label} for s, label in zip(shown, labels(event, [s.target for s in shown]))]
+    return rows, len(low), not any(counted.unused for counted in groups)
 
 
 def dashboard_widgets(event):
-    """A warning on the event dashboard while a group is below the threshold or the pool is empty."""
-    low, empty = pool_warnings(event)
+    """A warning on the event dashboard while a product runs low or has nothing left, or the pool is empty."""
+    rows, low, empty = pool_warnings(event)
     if not low and not empty:
         return []
     return [{
         "display_size": "big",
         "priority": 900,  # a warning: right after the shop state
         "content": get_template("pretix_secrets_import/dashboard_widget.html").render({
-            "groups": low, "empty": empty, "threshold": event.settings.secrets_import_low_threshold,
+            "rows": rows, "more": low - len(rows), "empty": empty,
+            "threshold": event.settings.secrets_import_low_threshold,
         }),
         "url": reverse("plugins:pretix_secrets_import:pool", kwargs={
             "organizer": event.organizer.slug, "event": event.slug,

@@ -18,6 +18,7 @@ from . import alerts, pool
 from .apps import enabled_for
 from .models import ImportedSecret
 from .rules import ALREADY_IMPORTED, DB_ID_MAX
+from .sellable import sellable as sellable_rows
 
 BULK_CREATE_LIMIT = 500
 
@@ -118,6 +119,11 @@ with scopes_disabled():
         class Meta:
             model = ImportedSecret
             fields = ["secret", "used", "item", "variation", "subevent"]
+
+
+class SellableFilter(forms.Form):
+    item = forms.IntegerField(required=False, min_value=1, max_value=DB_ID_MAX)
+    subevent = forms.IntegerField(required=False, min_value=1, max_value=DB_ID_MAX)
 
 
 class PoolPaginator(Paginator):
@@ -234,8 +240,23 @@ class ImportedSecretViewSet(viewsets.ModelViewSet):
         groups = pool.summary(request.event)
         total = sum(counted.total for counted in groups)
         unused = sum(counted.unused for counted in groups)
+        rows = sellable_rows(request.event, on_sale=True, groups=groups)
         return Response({"total": total, "used": total - unused, "unused": unused,
-                         "groups": [counted.as_dict() for counted in groups]})
+                         "groups": [counted.as_dict() for counted in groups],
+                         "sellable": {"products": len(rows), "sold_out": sum(1 for row in rows if not row.left),
+                                      "lowest": rows[0].as_dict() if rows else None}})
+
+    @action(detail=False, methods=["GET"])
+    def sellable(self, request, *args, **kwargs):
+        """A page of the products (variations, dates) that draw from the pool, fewest fitting secrets first."""
+        filters = SellableFilter(request.query_params)
+        if not filters.is_valid():
+            raise ValidationError(filters.errors)
+        chosen = {name: value for name, value in filters.cleaned_data.items() if value is not None}
+        rows = sellable_rows(request.event, on_sale=True, **chosen)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(rows, request, view=self)
+        return paginator.get_paginated_response([row.as_dict() for row in page])
 
     @action(detail=False, methods=["POST"])
     @transaction.atomic()

@@ -20,7 +20,9 @@ class PluginApp(PluginConfig):
         author = "pretix-secrets-import contributors"
         description = _(
             "Upload your own list of ticket secrets (QR or barcode contents) and let pretix hand them out "
-            "to tickets instead of random ones, for example to work with third-party access control gates."
+            "to tickets instead of random ones, for example to work with third-party access control gates. "
+            "Before you disable it for an event whose tickets get imported secrets, choose another ticket code "
+            "generator: once it is disabled, new tickets get random secrets, which such gates reject."
         )
         visible = True
         version = __version__

@@ -97,6 +97,11 @@ class PoolFilterForm(forms.Form):
                for name in ("item", "subevent")},
         }
 
+    def sellable_filters(self):
+        """The product and date chosen, as arguments of ``sellable.sellable`` ("unrestricted" chooses none)."""
+        return {name: int(value) if value and value != UNRESTRICTED[name] else None
+                for name, value in ((name, self.cleaned_data.get(name)) for name in ("item", "subevent"))}
+
     def filter(self, qs):
         data = self.cleaned_data
         if data.get("search"):
@@ -112,7 +117,9 @@ class PoolFilterForm(forms.Form):
 
 
 class AddSecretForm(forms.Form):
-    secret = forms.CharField(label=pgettext_lazy("ticket_secret", "Secret"), max_length=SECRET_MAX_LENGTH, strip=False)
+    # Neither stripped nor limited here: the pool's rules trim the secret before they check its length, as for
+    # every other way in.
+    secret = forms.CharField(label=pgettext_lazy("ticket_secret", "Secret"), strip=False)
     item = forms.ChoiceField(label=_("Product"), required=False,
                              help_text=_("Leave empty if the secret may go to any product."))
     variation = forms.ChoiceField(label=_("Variation"), required=False)
@@ -132,7 +139,7 @@ class AddSecretForm(forms.Form):
     def clean(self):
         data = super().clean()
         if self.errors:
-            return data  # a field is already invalid (e.g. the secret too long); the pool rules would only repeat it
+            return data  # a field is already invalid (e.g. no secret); the pool rules would only repeat it
         row = {name: int(data[name]) if data.get(name) else None for name in ("item", "variation", "subevent")}
         row["secret"] = data.get("secret")
         cleaned, errors = ImportedSecret.clean_rows(self.event, [row])
@@ -140,6 +147,7 @@ class AddSecretForm(forms.Form):
             for message in messages:
                 self.add_error(name if name in self.fields else None, message)
         self.row = cleaned[0]
+        self.trimmed = self.row is not None and self.row["secret"] != row["secret"]
         return data
 
 

@@ -16,6 +16,7 @@ from pretix.base.models import OrderPosition, Quota
 from pretix.base.secrets import (
     BaseTicketSecretGenerator, RandomTicketSecretGenerator,
 )
+from pretix.base.services.cart import CartError
 from pretix.base.services.orders import OrderError as PretixOrderError
 from pretix.helpers import OF_SELF
 
@@ -23,6 +24,7 @@ from .alerts import schedule_check
 from .apps import enabled_for
 from .models import ImportedSecret
 from .pool import Group, count, summary, unused_in_group
+from .sellable import draws, draws_from_pool, fits, shortfall, tiers
 
 WHEN_EMPTY_REFUSE = "refuse"
 WHEN_EMPTY_RANDOM = "random"
@@ -45,15 +47,6 @@ class OrderError(PretixOrderError, APIException):
     default_code = "no_secret_left"
 
 
-def draws_from_pool(event, item) -> bool:
-    """Whether tickets of ``item`` get pool secrets: the chosen products, or by default all admission products."""
-    return _draws(event.settings.secrets_import_products, item.pk, item.admission)
-
-
-def _draws(chosen_products, item_id, admission) -> bool:
-    return item_id in chosen_products if chosen_products else admission
-
-
 def uses_pool(event) -> bool:
     """Whether the event's tickets get their secrets from this plugin's generator."""
     return event.settings.ticket_secret_generator == GENERATOR_IDENTIFIER
@@ -73,8 +66,11 @@ def plugin_disabled(event):
     event.log_action("pretix_secrets_import.plugin.disabled", data={"unused": unused})
 
 
-def generator_switched(event):
-    """The event's ticket secret generator was set or reset; tell the server log what that means for the pool."""
+def generator_switched(event, previous=None):
+    """
+    The event's ticket secret generator was set or reset (from ``previous``, ``None`` if unknown or pretix' default);
+    tell the server log what that means for the pool, and the event's log when tickets stop getting pool secrets.
+    """
     if not enabled_for(event):
         return
     unused = count(event, used=False)
@@ -82,9 +78,14 @@ def generator_switched(event):
         log = logger.warning if not unused else logger.info
         log("Tickets of %s/%s get imported secrets from now on; %d unused in the pool", event.organizer.slug,
             event.slug, unused)
-    elif unused:
+        return
+    if unused:
         logger.warning("Tickets of %s/%s no longer get imported secrets (generator %s); %d unused secrets stay in the "
                        "pool", event.organizer.slug, event.slug, event.settings.ticket_secret_generator, unused)
+    if previous == GENERATOR_IDENTIFIER:
+        event.log_action("pretix_secrets_import.generator.switched_away", data={
+            "generator": event.settings.ticket_secret_generator, "unused": unused,
+        })
 
 
 def refuses_when_empty(event) -> bool:
@@ -103,7 +104,7 @@ def cap_quota_availability(event, quota, result):
         return result
     chosen = event.settings.secrets_import_products
     items = list(quota.items.values_list("pk", "admission"))
-    if not items or not all(_draws(chosen, pk, admission) for pk, admission in items):
+    if not items or not all(draws(chosen, pk, admission) for pk, admission in items):
         return result
     state, available = result
     item_ids = {pk for pk, _admission in items}
@@ -116,21 +117,33 @@ def cap_quota_availability(event, quota, result):
     return state, left if available is None else min(available, left)
 
 
-def secret_fits(row: ImportedSecret, item, variation, subevent) -> bool:
-    return (
-        row.item_id in (None, item.pk)
-        and row.variation_id in (None, getattr(variation, "pk", None))
-        and row.subevent_id in (None, getattr(subevent, "pk", None))
-    )
+@scopes_disabled()
+def check_cart(event, positions):
+    """
+    Refuse to start the checkout of a cart with a ticket that would get no secret, with the message the order would
+    fail with. The shop's quota cap cannot hide such a product when its quota also holds products that do not draw
+    from the pool.
+    """
+    if not refuses_when_empty(event):
+        return
+    chosen = event.settings.secrets_import_products
+    tickets = [p for p in positions if draws(chosen, p.item_id, p.item.admission)]
+    if not tickets:
+        return
+    wanted = [Group(p.item_id, p.variation_id, p.subevent_id) for p in tickets]
+    missing = shortfall(event, wanted)
+    if missing:
+        position = tickets[wanted.index(missing[0])]
+        raise CartError(no_secret_left_message(position.item, position.variation))
+
+
+def ticket_group(item, variation, subevent) -> Group:
+    return Group(item.pk, getattr(variation, "pk", None), getattr(subevent, "pk", None))
 
 
 def restriction_tiers(item, variation, subevent):
     """The restrictions a ticket accepts, most specific first: variation, product, none; each dated, then undated."""
-    products = ([(item.pk, variation.pk)] if variation else []) + [(item.pk, None), (None, None)]
-    dates = ([subevent.pk] if subevent else []) + [None]
-    for item_id, variation_id in products:
-        for subevent_id in dates:
-            yield Group(item_id, variation_id, subevent_id)
+    return tiers(ticket_group(item, variation, subevent))
 
 
 @scopes_disabled()  # every query is filtered by event or organizer explicitly
@@ -189,7 +202,7 @@ class ImportedSecretGenerator(BaseTicketSecretGenerator):
                     organizer_id=self.event.organizer_id, event=self.event, secret=current_secret,
                 ).first()
             # A secret from elsewhere (random, or set explicitly) is kept; a pool secret while it still fits.
-            if row is None or secret_fits(row, item, variation, subevent):
+            if row is None or fits(Group.of(row), ticket_group(item, variation, subevent)):
                 return current_secret
 
         secret = allocate_secret(self.event, item, variation, subevent)

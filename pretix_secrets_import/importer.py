@@ -10,16 +10,19 @@ import codecs
 import csv
 import io
 import logging
+import re
 import zipfile
 from array import array
 from bisect import bisect_left
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
+from itertools import islice
 from time import monotonic
 
 from django.db import transaction
-from django.utils.translation import gettext as _, pgettext
+from django.utils.translation import gettext as _, ngettext, pgettext
 
 from pretix.base.i18n import LazyI18nString
 from pretix.base.modelimport import DataImportError
@@ -27,7 +30,10 @@ from pretix.base.models import ItemVariation
 
 from . import alerts, pool
 from .models import ImportedSecret
-from .rules import ALREADY_IMPORTED, REPEATED, RESTRICTIONS
+from .rules import (
+    ALREADY_IMPORTED, REPEATED, RESTRICTIONS, WHITESPACE, restriction_warnings,
+    trim_secrets,
+)
 
 CHUNK_SIZE = 5000
 MAX_UPLOAD_SIZE = 200 * 1024 * 1024  # a million 64-character secrets with product and date columns
@@ -35,15 +41,31 @@ SNIFF_BYTES = 64 * 1024
 DELIMITERS = ",;\t|"
 ENCODINGS = ("utf-8", "utf-8-sig", "utf-16", "utf-32", "cp1252", "iso-8859-1", "iso-8859-15", "cp1250",
              "iso-8859-2", "cp1251", "mac-roman")
-# Column names (compared case-insensitively) that say what a column holds: a first line with one of them, or "id", is
-# a header, and the backend and the command map such columns without being told.
+# Column names that say what a column holds, in the plugin's languages (English and German), compared as
+# ``_header_key`` writes them; for each column the earliest name of a list wins (a "Code" column over a "Ticket" one).
+# The backend and the command map such columns without being told.
 HEADER_NAMES = {
-    "secret": ("secret", "secrets", "code", "codes", "barcode", "qr", "qr code", "ticket code", "ticket secret"),
-    "item": ("product", "item"),
-    "variation": ("variation",),
-    "subevent": ("date", "subevent"),
+    "secret": (
+        "secret", "secrets", "ticket secret", "code", "codes", "barcode", "barcodes", "qr", "qr code", "qrcode",
+        "ticket code", "ticketcode", "access code", "entry code", "gate code", "scan code", "ticket number",
+        "ticket no", "ticket nr", "ticketnummer", "ticket nummer", "ticketnr", "kartennummer", "zugangscode",
+        "einlasscode", "eintrittscode", "strichcode", "ticket", "tickets",
+    ),
+    "item": (
+        "product", "products", "item", "items", "product name", "product id", "ticket type", "ticket types",
+        "ticket category", "category", "produkt", "produkte", "produktname", "artikel", "ticketart", "ticket art",
+        "tickettyp", "ticket typ", "ticketkategorie", "ticket kategorie", "kategorie", "kartenart",
+    ),
+    "variation": ("variation", "variations", "variant", "product variation", "variante", "varianten",
+                  "produktvariante"),
+    "subevent": ("date", "dates", "subevent", "event date", "time slot", "timeslot", "datum", "termin", "termine",
+                 "veranstaltungsdatum", "veranstaltungstermin", "zeitfenster"),
 }
-HEADER_WORDS = {word for words in HEADER_NAMES.values() for word in words} | {"id"}
+# A first line with any of these cells is a header.
+HEADER_WORDS = {word for words in HEADER_NAMES.values() for word in words} | {
+    "id", "#", "no", "nr", "number", "nummer", "name", "status", "comment", "note", "kommentar", "bemerkung",
+}
+HEADER_SAMPLE = 10  # lines below the first that header detection compares it with
 BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
     (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
@@ -105,15 +127,86 @@ class ColumnMapping:
         return [(name, getattr(self, name)) for name in RESTRICTIONS]
 
 
-def guess_mapping(header) -> ColumnMapping:
-    """The mapping that the column names of a header line suggest (the first column for the secrets otherwise)."""
-    mapping = ColumnMapping()
+def guess_mapping(header, has_subevents=True) -> ColumnMapping:
+    """
+    The mapping that the column names of a header line suggest (the first column for the secrets otherwise). A date
+    column only counts for an event series: elsewhere a "date" column means something else.
+    """
+    mapping, ranks = ColumnMapping(), {}
     for index, name in enumerate(header or []):
-        word = str(name).strip().casefold()
+        key = _header_key(name)
         for target, words in HEADER_NAMES.items():
-            if word in words:
+            if key in words and words.index(key) < ranks.get(target, len(words)) and (
+                    target != "subevent" or has_subevents):
+                ranks[target] = words.index(key)
                 setattr(mapping, target, index if target == "secret" else Source.column(index))
     return mapping
+
+
+def _header_key(cell) -> str:
+    """A cell as compared with column names: "Ticket-Nr." and "ticket_nr" read as "ticket nr"."""
+    return " ".join(re.sub(r"[-_.:]", " ", str(cell).casefold()).split())
+
+
+def first_line_is_header(lines) -> bool:
+    """
+    Whether the first of ``lines`` (the cells of the file's first non-blank lines) holds column names rather than
+    data. It does if one of its cells is a known column name (``HEADER_WORDS``) and none has a digit (a line of data
+    nearly always has one, in a code, an ID or a date, and its product may well be called "Ticket"), or if it does not
+    look like the lines below it in a column of codes: a column whose values below (at least 2 of the next
+    ``HEADER_SAMPLE`` lines) are all different and contain no whitespace, as secrets do and product names or dates,
+    which repeat, do not. In such a column the first line's cell is a name if
+
+    - it contains whitespace while every value below contains a digit ("Ticket ID" above "A1B2C3"; no secret has
+      whitespace), or
+    - it contains a letter while every value below is a number ("EAN" above "4006381333931"), or
+    - it differs from the values below in two of: no digit while each of them has one, lower case letters while none
+      of them has any, another length than the one they all share ("Ticket" above "REG-0001"). Random codes differ
+      from each other in one of these now and then, but hardly ever in two.
+
+    Words alone are not enough for files in other languages, the shape alone not for short files or names that look
+    like codes; a code in the first line (of the shape of the others) is never taken for a header.
+    """
+    if not lines:
+        return False
+    first, below = lines[0], lines[1:HEADER_SAMPLE + 1]
+    if any(_header_key(cell) in HEADER_WORDS for cell in first) and not any(_has_digit(str(c)) for c in first):
+        return True
+    for index, cell in enumerate(first):
+        cell = str(cell).strip()
+        values = [str(line[index]).strip() for line in below if index < len(line) and str(line[index]).strip()]
+        code_column = len(values) >= 2 and len(set(values)) == len(values) and not any(map(_has_space, values))
+        if cell and code_column and _is_column_name(cell, values):
+            return True
+    return False
+
+
+def _has_space(text) -> bool:
+    return bool(WHITESPACE.search(text))
+
+
+def _has_digit(text) -> bool:
+    return any(c.isdigit() for c in text)
+
+
+def _has_lower(text) -> bool:
+    return any(c.islower() for c in text)
+
+
+def _is_column_name(cell, values) -> bool:
+    """Whether ``cell`` reads as the name of a column of codes ``values`` (see ``first_line_is_header``)."""
+    all_digits = all(map(_has_digit, values))
+    if _has_space(cell) and all_digits:
+        return True
+    if all(v.isdigit() for v in values) and any(c.isalpha() for c in cell):
+        return True
+    lengths = set(map(len, values))
+    differences = (
+        all_digits and not _has_digit(cell),
+        _has_lower(cell) and not any(map(_has_lower, values)),
+        len(lengths) == 1 and len(cell) not in lengths,
+    )
+    return sum(differences) >= 2
 
 
 @dataclass
@@ -131,6 +224,9 @@ class ImportResult:
     imported: int = 0
     error_count: int = 0
     errors: list = field(default_factory=list)  # the first ``keep_errors`` errors
+    trimmed: int = 0  # secrets that had whitespace around them, which was removed
+    restricted: dict = field(default_factory=dict)  # product → number of valid secrets restricted to it
+    warnings: list = field(default_factory=list)  # what the organizer should know, though the lines are valid
 
 
 def sniff(fileobj, filename="") -> FileFormat:
@@ -140,8 +236,7 @@ def sniff(fileobj, filename="") -> FileFormat:
     fileobj.seek(0)
     if head.startswith(b"PK\x03\x04") or filename.lower().endswith(".xlsx"):
         fmt = FileFormat(kind="xlsx")
-        first = next(iter(read_rows(fileobj, fmt)), None)
-        fmt.has_header = bool(first and _looks_like_header(first[1]))
+        fmt.has_header = detect_header(fileobj, fmt)
         return fmt
     encoding = _guess_encoding(head)
     text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(head, final=False)
@@ -150,8 +245,17 @@ def sniff(fileobj, filename="") -> FileFormat:
         delimiter = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
     except csv.Error:
         delimiter = next((d for d in DELIMITERS if d in sample.split("\n", 1)[0]), ",")
-    first_line = next(csv.reader(io.StringIO(sample), delimiter=delimiter), [])
-    return FileFormat(kind="csv", encoding=encoding, delimiter=delimiter, has_header=_looks_like_header(first_line))
+    reader = csv.reader(io.StringIO(sample), delimiter=delimiter)
+    try:
+        lines = list(islice((cells for cells in reader if any(c.strip() for c in cells)), HEADER_SAMPLE + 1))
+    except csv.Error:  # the import reports it, with the line
+        lines = []
+    return FileFormat(kind="csv", encoding=encoding, delimiter=delimiter, has_header=first_line_is_header(lines))
+
+
+def detect_header(fileobj, fmt: FileFormat) -> bool:
+    """Whether the file, read as ``fmt`` says, starts with a header line (``first_line_is_header``)."""
+    return first_line_is_header([cells for _line, cells in islice(read_rows(fileobj, fmt), HEADER_SAMPLE + 1)])
 
 
 def _guess_encoding(head: bytes) -> str:
@@ -174,10 +278,6 @@ def _guess_encoding(head: bytes) -> str:
     finally:
         detector.setLevel(level)
     return codecs.lookup(best.encoding).name if best else "cp1252"
-
-
-def _looks_like_header(cells) -> bool:
-    return any(str(c).strip().lower() in HEADER_WORDS for c in cells)
 
 
 class RoundedNumber(str):
@@ -435,6 +535,7 @@ def import_file(event, fileobj, fmt: FileFormat, mapping: ColumnMapping, *, on_e
     try:
         with transaction.atomic():
             result = run.read(fileobj, fmt, progress)
+            result.warnings = import_warnings(event, result)
             if result.error_count or dry_run:
                 transaction.set_rollback(True)
                 result.imported = 0
@@ -454,6 +555,15 @@ def import_file(event, fileobj, fmt: FileFormat, mapping: ColumnMapping, *, on_e
     logger.info("Secrets import into %s/%s %s: %d lines, %d imported, %d invalid lines, %.1f s", event.organizer.slug,
                 event.slug, outcome, result.lines, result.imported, result.error_count, monotonic() - started)
     return result
+
+
+def import_warnings(event, result: ImportResult) -> list:
+    """Warnings about an import's valid lines: whitespace removed, secrets that no ticket would get."""
+    warnings = [ngettext(
+        "Whitespace around {count} secret was removed.", "Whitespace around {count} secrets was removed.",
+        result.trimmed,
+    ).format(count=result.trimmed)] if result.trimmed else []
+    return warnings + restriction_warnings(event, result.restricted)
 
 
 class _FileImport:
@@ -477,6 +587,8 @@ class _FileImport:
                       for name, source in mapping.restrictions()}
         self.from_columns = [(name, source.value) for name, source in mapping.restrictions()
                              if source and source.kind == "column"]
+        self.restricted = Counter()  # product → valid lines restricted to it (a variation implies its product)
+        self.count_restricted = bool(mapping.item or mapping.variation)
 
     def read(self, fileobj, fmt, progress) -> ImportResult:
         """Checks and stores every line, inside the caller's transaction."""
@@ -496,6 +608,7 @@ class _FileImport:
             self.flush(chunk)
         if self.result.lines == 0:
             raise DataImportError(_("The file does not contain any secrets."))
+        self.result.restricted = dict(self.restricted)
         return self.result
 
     def report(self, line, column, value, message):
@@ -522,8 +635,11 @@ class _FileImport:
     def rows(self, chunk):
         """The chunk's lines as rows for ``clean_rows``, cell texts, and what is wrong before the pool's rules apply."""
         secret_column = self.mapping.secret
-        rows = [{"secret": cells[secret_column].strip() if secret_column < len(cells) else "", **self.fixed}
-                for _line, cells in chunk]
+        cells_read = [cells[secret_column] if secret_column < len(cells) else "" for _line, cells in chunk]
+        secrets = trim_secrets(cells_read)
+        if sum(map(len, secrets)) != sum(map(len, cells_read)):  # counted one by one only when there is something
+            self.result.trimmed += sum(1 for read, secret in zip(cells_read, secrets) if secret and read != secret)
+        rows = [{"secret": secret, **self.fixed} for secret in secrets]
         texts, problems = {}, {}  # per row index, only for rows that have them
         if self.spreadsheet:
             for index, (_line, cells) in enumerate(chunk):
@@ -550,6 +666,8 @@ class _FileImport:
         cleaned, errors = ImportedSecret.clean_rows(
             self.event, rows, labels=_Labels(self.line_label, lines), check_pool=False,
         )
+        if self.count_restricted:
+            self.restricted.update(row["item"] for row in cleaned if row is not None and row["item"] is not None)
         if not problems and not any(errors):
             return list(zip(lines, cleaned))
         valid = []

@@ -114,13 +114,13 @@ class ImportedSecret(LoggedModel):
         ``pool.insert_rows(..., skip_existing=True)``, which a file import does: the unique index answers it.
 
         Returns ``(cleaned, errors)``: per row a dict with instances in place of IDs (``None`` if invalid), and a
-        dict of field names to lists of messages (empty if valid).
+        dict of field names to lists of messages (empty if valid). Cleaned secrets are trimmed (``rules.trim_secrets``).
         """
         from . import pool  # the storage engine builds on these models
 
         rows = list(rows)
         errors = [{} for _ in rows]
-        secrets = [row.get("secret") for row in rows]
+        secrets = rules.trim_secrets(row.get("secret") for row in rows)
         distinct = rules.check_secrets(secrets, errors, labels)
         in_pool = pool.in_pool(event.organizer_id, distinct, but=instance) if check_pool else set()
         on_tickets = pool.on_tickets(event.organizer_id, distinct)
@@ -167,9 +167,10 @@ class ImportedSecret(LoggedModel):
 
 class PoolAlert(models.Model):
     """
-    The running-low alert was sent for this restriction group of an event's pool; deleting the row re-arms it.
+    The running-low alert was sent for this product (variation, date) of an event (``sellable.targets``); deleting
+    the row re-arms it.
 
-    Of two sales that leave the group below the threshold at the same time, only the one that stores this row alerts.
+    Of two sales that leave it below the threshold at the same time, only the one that stores this row alerts.
     """
     event = models.ForeignKey(
         "pretixbase.Event", on_delete=models.CASCADE, related_name="+",

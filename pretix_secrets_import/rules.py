@@ -2,11 +2,16 @@
 The rules for a secret of a pool: its format, uniqueness within the input, and the product, variation and date it may
 be restricted to. ``ImportedSecret.clean_rows`` applies them together with the lookups in the pool and the tickets;
 the API, the backend forms, the file import and the command all go through it.
+
+Whitespace around a secret is removed on every way in (API, backend form, file import, command); whitespace inside it
+is refused. A scanner never reads whitespace as part of a code, so removing it cannot turn one valid secret into
+another, and it is what comes along with copy and paste, padded spreadsheet cells and CSV files written as "A-1, B".
+DRF's and Django's text fields trim the same way by default, so API clients that send padded values keep working.
 """
 import re
 
 from django.core.exceptions import ValidationError
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_lazy as _, ngettext
 
 from pretix.base.models import Item, ItemVariation, SubEvent
 
@@ -20,6 +25,14 @@ RESTRICTIONS = ("item", "variation", "subevent")
 
 
 WHITESPACE = re.compile(r"\s")  # the same characters as str.isspace(), checked in C: a file import checks millions
+
+
+def trim_secrets(secrets) -> list:
+    """
+    The secrets as stored: without surrounding whitespace (the characters ``validate_secret`` refuses); anything that
+    is not text is left to ``validate_secret``.
+    """
+    return [secret.strip() if isinstance(secret, str) else secret for secret in secrets]
 
 
 def validate_secret(value):
@@ -108,3 +121,21 @@ class Restrictions:
         elif subevent_id is not None and subevent is None:
             error("subevent", INVALID_PK.format(pk=subevent_id))
         return item, variation, subevent
+
+
+def restriction_warnings(event, counts) -> list:
+    """
+    Warnings for secrets restricted to products that never draw from the pool (``counts``: product → number of
+    secrets), which would stay unused. Not refusals: the organizer may choose the product in the settings later.
+    """
+    # imported here: the pool's counting builds on the models, which build on these rules
+    from .sellable import draws_from_pool
+
+    return [
+        ngettext(
+            '{count} secret is restricted to "{product}", which does not get pool secrets – see the plugin settings.',
+            '{count} secrets are restricted to "{product}", which does not get pool secrets – see the plugin '
+            'settings.', count,
+        ).format(count=count, product=str(item.name))
+        for item, count in counts.items() if not draws_from_pool(event, item)
+    ]

@@ -1,8 +1,8 @@
 from django.core.exceptions import ValidationError
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 from django.urls import resolve, reverse
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_lazy as _, ngettext
 from django_scopes import scopes_disabled
 from rest_framework import serializers
 
@@ -13,17 +13,17 @@ from pretix.base.signals import (
     api_event_settings_fields, event_copy_data, event_live_issues,
     order_import_columns, quota_availability, register_data_exporters,
     register_notification_types, register_ticket_secret_generators,
-    validate_event_settings,
+    validate_cart, validate_event_settings,
 )
 from pretix.control.signals import (
-    event_dashboard_widgets, nav_event, nav_event_settings,
+    event_dashboard_widgets, html_page_start, nav_event, nav_event_settings,
 )
 
-from . import alerts, pool
+from . import alerts, pool, switch_warnings
 from .exporters import ImportedSecretExporter
 from .generator import (
     WHEN_EMPTY_CHOICES, WHEN_EMPTY_REFUSE, ImportedSecretGenerator,
-    cap_quota_availability, generator_switched, uses_pool,
+    cap_quota_availability, check_cart, generator_switched, uses_pool,
 )
 from .models import PoolCount
 from .order_import import PoolCheckColumn
@@ -33,7 +33,7 @@ from .rules import DB_ID_MAX
 settings_hierarkey.add_default("secrets_import_products", "[]", list)
 # What to do when no secret fits a ticket: refuse the sale, or fall back to a random secret.
 settings_hierarkey.add_default("secrets_import_when_empty", WHEN_EMPTY_REFUSE, str)
-# Alert when a sale leaves a restriction group with fewer unused secrets than this; 0 means never.
+# Alert when a sale leaves a product (variation, date) with fewer fitting unused secrets than this; 0 means never.
 settings_hierarkey.add_default("secrets_import_low_threshold", "0", int)
 
 
@@ -93,13 +93,22 @@ def copy_settings(sender, other, item_map, **kwargs):
 
 
 @receiver(event_live_issues, dispatch_uid="secrets_import_live_issues")
-def pool_empty_issue(sender, **kwargs):
+def sold_out_issue(sender, **kwargs):
     if not uses_pool(sender):
         return None
-    if pool.count(sender, used=False):
-        return None
-    return _("Tickets of this event get their secrets from the imported pool, but the pool has no unused secrets "
-             "left. Import secrets or choose another ticket code generator.")
+    gone = alerts.sold_out_labels(sender)
+    if not gone:
+        if pool.count(sender, used=False):
+            return None
+        return _("Tickets of this event get their secrets from the imported pool, but the pool has no unused secrets "
+                 "left. Import secrets or choose another ticket code generator.")
+    return _("Tickets of this event get their secrets from the imported pool, but no unused secret is left for: "
+             "{products}. Import secrets for them or choose another ticket code generator.").format(products=gone)
+
+
+@receiver(validate_cart, dispatch_uid="secrets_import_validate_cart")
+def refuse_cart_without_secrets(sender, positions, **kwargs):
+    check_cart(sender, positions)
 
 
 @receiver(register_notification_types, dispatch_uid="secrets_import_notification_types")
@@ -121,15 +130,28 @@ def rearm_after_threshold_change(sender, instance, **kwargs):
         alerts.rearm_all(instance.object_id)
 
 
+@receiver(pre_save, sender=Event_SettingsStore, dispatch_uid="secrets_import_generator_saving")
+def remember_previous_generator(sender, instance, **kwargs):
+    if instance.key == "ticket_secret_generator" and instance.pk:
+        # pretix changes the stored row in place: only the database still knows the old value.
+        instance.secrets_import_previous = sender.objects.filter(pk=instance.pk).values_list("value", flat=True).first()
+
+
 @receiver(post_save, sender=Event_SettingsStore, dispatch_uid="secrets_import_generator_saved")
 @receiver(post_delete, sender=Event_SettingsStore, dispatch_uid="secrets_import_generator_deleted")
-def log_generator_switch(sender, instance, **kwargs):
+def log_generator_switch(sender, instance, signal, **kwargs):
     if instance.key == "ticket_secret_generator":
         with scopes_disabled():
             event = Event.objects.filter(pk=instance.object_id).select_related("organizer").first()
         if event is not None:  # None while the event itself is deleted
             event.settings.flush()
-            generator_switched(event)
+            previous = instance.value if signal is post_delete else getattr(instance, "secrets_import_previous", None)
+            generator_switched(event, previous)
+
+
+@receiver(html_page_start, dispatch_uid="secrets_import_switch_warnings")
+def switch_warning(sender, **kwargs):
+    return switch_warnings.page_warning(sender)
 
 
 @receiver(post_delete, sender=Event, dispatch_uid="secrets_import_drop_counts")
@@ -188,13 +210,35 @@ class ImportedSecretsBulkLogEntryType(EventLogEntryType):
     pass
 
 
+class UnusedLeftLogEntryType(EventLogEntryType):
+    """A log entry that ends by saying how many unused secrets (``unused``) stay in the pool."""
+
+    def display(self, logentry, data):
+        unused = data.get("unused") or 0
+        return " ".join((super().display(logentry, data), ngettext(
+            "{unused} unused secret stays in the pool.", "{unused} unused secrets stay in the pool.", unused,
+        ).format(unused=unused)))
+
+
 @log_entry_types.new(
     "pretix_secrets_import.plugin.disabled",
     _("Secrets Import was disabled while tickets got their secrets from the imported pool: new tickets get random "
-      "secrets now, which your access control may not accept. {unused} unused secrets stay in the pool."),
+      "secrets now, which your access control may not accept."),
 )
-class PluginDisabledLogEntryType(EventLogEntryType):
+class PluginDisabledLogEntryType(UnusedLeftLogEntryType):
     pass
+
+
+@log_entry_types.new(
+    "pretix_secrets_import.generator.switched_away",
+    _("Tickets no longer get their secrets from the imported pool: the ticket code generator is now \"{generator}\". "
+      "New tickets get secrets that your access control may not accept."),
+)
+class GeneratorSwitchedAwayLogEntryType(UnusedLeftLogEntryType):
+    def display(self, logentry, data):
+        generator = logentry.event.ticket_secret_generators.get(data.get("generator"))
+        return super().display(logentry, {**data, "generator": generator.verbose_name if generator else
+                                          data.get("generator")})
 
 
 @log_entry_types.new(

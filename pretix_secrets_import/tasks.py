@@ -121,7 +121,7 @@ def _finish(run, state, **fields):
 def _outcome(result, report_id=None) -> dict:
     """What the task returns, and what the import page shows."""
     return {"lines": result.lines, "imported": result.imported, "error_count": result.error_count,
-            "report": report_id}
+            "report": report_id, "warnings": result.warnings}
 
 
 class ImportTask(ProfiledEventTask):

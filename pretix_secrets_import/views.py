@@ -1,5 +1,6 @@
 import csv
 import io
+import logging
 import re
 from dataclasses import asdict
 from datetime import timedelta
@@ -8,9 +9,11 @@ from uuid import UUID, uuid4
 from celery.result import AsyncResult
 from django.conf import settings
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
-from django.http import FileResponse, Http404, JsonResponse
-from django.shortcuts import redirect
+from django.http import FileResponse, Http404, JsonResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import translation
 from django.utils.functional import cached_property
@@ -28,7 +31,7 @@ from pretix.control.views.event import (
 from pretix.helpers import OF_SELF
 
 from . import alerts, config, pool
-from .alerts import group_names
+from .alerts import group_names, labels
 from .apps import enabled_for
 from .forms import (
     AddSecretForm, ImportForm, PoolFilterForm, SecretsImportSettingsForm,
@@ -36,11 +39,15 @@ from .forms import (
 )
 from .generator import uses_pool
 from .importer import (
-    DELIMITERS, ENCODINGS, MAX_UPLOAD_SIZE, ColumnMapping, DataImportError,
-    FileFormat, count_lines, guess_mapping, preview, sniff,
+    DELIMITERS, ENCODINGS, HEADER_SAMPLE, MAX_UPLOAD_SIZE, ColumnMapping,
+    DataImportError, FileFormat, count_lines, first_line_is_header,
+    guess_mapping, preview, sniff,
 )
 from .models import ImportedSecret, ImportRun
-from .rules import ALREADY_IMPORTED, DB_ID_MAX, SECRET_MAX_LENGTH
+from .rules import (
+    ALREADY_IMPORTED, DB_ID_MAX, SECRET_MAX_LENGTH, restriction_warnings,
+)
+from .sellable import sellable
 from .tasks import REPORT_TYPE, import_secrets, lost_reason
 
 SESSION_SALT = "pretix_secrets_import"
@@ -50,6 +57,7 @@ TOO_LARGE_FOR_REQUEST = _(
     "Please split the file, or import it on the server with: python -m pretix import_secrets {organizer} {event} FILE"
 )
 UPLOAD_TYPE = "application/x-pretix-secrets-import"  # marks our uploads among pretix' cached files
+logger = logging.getLogger(__name__)
 
 
 class SecretsImportSettings(EventSettingsViewMixin, EventSettingsFormView):
@@ -76,6 +84,7 @@ class SecretsImportSettings(EventSettingsViewMixin, EventSettingsFormView):
 
 
 POOL_PAGE_SIZE = 50
+SELLABLE_PAGE_SIZE = 25
 PREVIEW_LINES = 10
 ERRORS_SHOWN = 500
 
@@ -107,6 +116,19 @@ class PoolMixin(EventPermissionRequiredMixin):
         return _url(self.request.event, "pool")
 
 
+def stylesheet_url():
+    """
+    The URL of the pool page's stylesheet, ``None`` while it is not collected: after an upgrade without
+    ``python -m pretix rebuild``, pretix' manifest of static files does not know it, and the page is better shown
+    without it than not at all.
+    """
+    try:
+        return static("pretix_secrets_import/pool.css")
+    except ValueError:
+        logger.warning("pretix_secrets_import/pool.css is missing from the static files: run python -m pretix rebuild")
+        return None
+
+
 class PoolView(PoolMixin, TemplateView):
     template_name = "pretix_secrets_import/pool.html"
 
@@ -120,6 +142,8 @@ class PoolView(PoolMixin, TemplateView):
             qs = form.filter(qs)
         groups = pool.summary(event)
         ctx["summary"], ctx["totals"] = self._summary(event, groups)
+        ctx["stylesheet"] = stylesheet_url()
+        ctx["sellable"] = self._sellable(event, groups, form.sellable_filters() if form.is_valid() else {})
         ctx["filtered"] = filtered
         count_filters = form.count_filters() if filtered else {}
         ctx["count"] = qs.count() if count_filters is None else pool.count(
@@ -127,11 +151,35 @@ class PoolView(PoolMixin, TemplateView):
         # A search reads the (event, secret) index in secret order; everything else is listed in import order.
         order = "secret" if filtered and form.cleaned_data.get("search") else "id"
         ctx["secrets"], ctx["prev_cursor"], ctx["next_cursor"] = self._page(qs, order)
+        ctx["pages"] = max(1, -(-ctx["count"] // POOL_PAGE_SIZE))
+        ctx["page"] = self._page_number(ctx["pages"], ctx["prev_cursor"], ctx["next_cursor"])
         ctx["tickets"] = self._tickets(event, ctx["secrets"])
         ctx["generator_active"] = uses_pool(event)
         ctx["can_write"] = self.request.user.has_event_permission(
             event.organizer, event, "event.orders:write", request=self.request)
+        # used secrets cannot be deleted: no checkboxes and no delete button on a page without unused ones
+        ctx["selectable"] = ctx["can_write"] and any(not s.used for s in ctx["secrets"])
         return ctx
+
+    def _page_number(self, pages, prev_cursor, next_cursor):
+        """
+        The number of the page shown. Counting the rows before a cursor would read them all, so the links carry the
+        number along (``page``); the first and the last page know theirs.
+        """
+        if not prev_cursor:
+            return 1
+        if not next_cursor:
+            return pages
+        return max(2, min(_id_param(self.request.GET.get("page")) or 2, pages - 1))
+
+    def _sellable(self, event, groups, filters):
+        """A page of the products (variations, dates) that draw from the pool, fewest secrets left first."""
+        rows = sellable(event, on_sale=True, groups=groups, **filters)
+        page = Paginator(rows, SELLABLE_PAGE_SIZE).get_page(self.request.GET.get("sellable_page"))
+        shown = list(page)
+        names = labels(event, [s.target for s in shown])
+        page.rows = [{**s.as_dict(), "label": label} for s, label in zip(shown, names)]
+        return page
 
     def _summary(self, event, groups):
         names = group_names(event, [counted.group for counted in groups])
@@ -195,22 +243,38 @@ class AddSecretView(PoolWriteMixin, FormView):
         secret.log_action("pretix_secrets_import.secret.added", user=self.request.user, data=secret.as_row())
         alerts.pool_grew(self.request.event, {pool.Group.of(secret)})
         messages.success(self.request, _("The secret has been added."))
+        if form.trimmed:
+            messages.info(self.request, _('The whitespace around it was removed: the secret is "{secret}".').format(
+                secret=secret.secret))
+        for warning in restriction_warnings(self.request.event, {secret.item: 1} if secret.item else {}):
+            messages.warning(self.request, warning)
         if "add_another" in self.request.POST:
             return redirect(_url(self.request.event, "pool.add"))
         return redirect(self.pool_url)
 
 
 class DeleteSecretsView(PoolWriteMixin, View):
-    """Delete the selected secrets; used ones are on tickets and are kept."""
+    """Delete the selected secrets after a confirmation; used ones are on tickets and are kept."""
 
     @transaction.atomic
     def post(self, request, *args, **kwargs):
+        # back to the list as it was: the pool page's search, filters and page (re-encoded, so only a query string)
+        query = QueryDict(request.POST.get("query", "")).urlencode()
+        back = f"{self.pool_url}?{query}" if query else self.pool_url
         ids = [pk for pk in map(_id_param, request.POST.getlist("secret")) if pk is not None]
         selected = ImportedSecret.of_event(request.event).filter(pk__in=ids)
-        deleted = list(selected.filter(used=False).select_for_update(of=OF_SELF))
-        for secret in deleted:
-            secret.log_action("pretix_secrets_import.secret.deleted", user=request.user, data=secret.as_row())
-        ImportedSecret.objects.filter(pk__in=[s.pk for s in deleted]).delete()
+        if "confirm" in request.POST:
+            deleted = list(selected.filter(used=False).select_for_update(of=OF_SELF))
+            for secret in deleted:
+                secret.log_action("pretix_secrets_import.secret.deleted", user=request.user, data=secret.as_row())
+            ImportedSecret.objects.filter(pk__in=[s.pk for s in deleted]).delete()
+        else:
+            count = selected.filter(used=False).count()
+            if count:
+                return render(request, "pretix_secrets_import/pool_delete.html", {
+                    "ids": ids, "count": count, "kept": selected.count() - count, "query": query, "back": back,
+                })
+            deleted = []
         kept = selected.count()
         if deleted:
             messages.success(request, ngettext(
@@ -223,22 +287,29 @@ class DeleteSecretsView(PoolWriteMixin, View):
             ).format(count=kept))
         if not deleted and not kept:
             messages.error(request, _("You did not select any secrets."))
-        return redirect(self.pool_url)
+        return redirect(back)
 
 
 class DeleteUnusedView(PoolWriteMixin, TemplateView):
     template_name = "pretix_secrets_import/pool_delete_unused.html"
 
-    def get_context_data(self, **kwargs):
-        ctx = super().get_context_data(**kwargs)
-        ctx["count"] = pool.count(self.request.event, used=False)
-        return ctx
+    def _nothing_to_delete(self):
+        messages.info(self.request, _("There are no unused secrets to delete."))
+        return redirect(self.pool_url)
+
+    def get(self, request, *args, **kwargs):
+        count = pool.count(request.event, used=False)
+        if not count:
+            return self._nothing_to_delete()
+        return self.render_to_response(self.get_context_data(count=count))
 
     @transaction.atomic
     def post(self, request, *args, **kwargs):
         # Rows being handed out right now are locked by the sale; DELETE waits for them and skips the ones that
         # became used, so a secret on a ticket is never deleted.
         count, _details = ImportedSecret.of_event(request.event).filter(used=False).delete()
+        if not count:  # sold or deleted since the confirmation was shown
+            return self._nothing_to_delete()
         request.event.log_action("pretix_secrets_import.secrets.deleted", user=request.user, data={"count": count})
         messages.success(request, ngettext(
             "{count} unused secret has been deleted.", "{count} unused secrets have been deleted.", count,
@@ -327,9 +398,12 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
 
     @cached_property
     def preview(self):
-        """The header (or ``None``) and the first lines of the file, one more than shown: are there more?"""
+        """
+        The header (or ``None``) and the first lines of the file: one more than shown (are there more?), and at least
+        those that header detection compares the first line with.
+        """
         with self._open() as f:
-            return preview(f, self.fmt, lines=PREVIEW_LINES + 1)
+            return preview(f, self.fmt, lines=max(PREVIEW_LINES, HEADER_SAMPLE) + 1)
 
     def dispatch(self, request, *args, **kwargs):
         if "async_id" in request.GET and settings.HAS_CELERY:
@@ -387,7 +461,8 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
                              "has_header": self.fmt.has_header}
         # a retry starts with the choices of the last try, a new import with what the column names suggest
         retry = self._last_options and self.request.method == "GET"
-        mapping = ColumnMapping.from_dict(self._last_options["mapping"]) if retry else guess_mapping(self.columns())
+        mapping = ColumnMapping.from_dict(self._last_options["mapping"]) if retry else guess_mapping(
+            self.columns(), self.request.event.has_subevents)
         kwargs["initial"].update(ImportForm.initial_from(mapping))
         return kwargs
 
@@ -399,10 +474,14 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
         ctx["header"], rows = self.preview
         ctx["rows"], ctx["more"] = rows[:PREVIEW_LINES], len(rows) > PREVIEW_LINES
         if ctx["more"]:
+            # data lines, as shown: without the header; a last line without a line break is not counted
             with self._open() as f:
-                ctx["about_lines"] = count_lines(f, self.fmt)
+                ctx["about_lines"] = max(count_lines(f, self.fmt) - (1 if ctx["header"] is not None else 0), len(rows))
         ctx["columns"] = self.columns()
         ctx["fmt"] = self.fmt
+        # the preview holds the first line and the HEADER_SAMPLE lines below it that detection compares it with
+        ctx["header_as_data"] = not self.fmt.has_header and first_line_is_header(
+            [cells for _line, cells in rows[:HEADER_SAMPLE + 1]])
         ctx["file"] = self.file
         # the last try of this upload ended without importing (lost, cancelled, refused): the button retries it
         ctx["retry"] = self._last_run is not None and self._last_run.state in (ImportRun.LOST, ImportRun.FAILED)
@@ -444,6 +523,12 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
                         value["imported"]).format(count=value["imported"])
 
     def get_success_url(self, value):
+        # pretix asks for this once on every way an import ends (the page, its polling, a return to the upload), and
+        # shows the messages on the page it leads to: the pool, or the report of a refused import. Like pretix' own
+        # success message, not when the polling page says it will not follow the link.
+        if "ajax_dont_redirect" not in self.request.GET and "ajax_dont_redirect" not in self.request.POST:
+            for warning in value.get("warnings", ()):
+                messages.warning(self.request, warning)
         if value["error_count"]:
             return _url(self.request.event, "import.report", file=self.kwargs["file"], report=value["report"])
         return self.pool_url

@@ -8,7 +8,8 @@ from pretix.testutils.settings import *  # noqa: F401,F403
 from pretix.testutils.settings import DATA_DIR, DATABASES
 
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    DATABASES["default"]["TEST"] = {"NAME": os.path.join(DATA_DIR, "test.sqlite3")}
+    # SQLITE_TEST_DB names a file that outlives the run, for pytest's --reuse-db while developing.
+    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("SQLITE_TEST_DB") or os.path.join(DATA_DIR, "test.sqlite3")}
     DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 30})
 elif os.environ.get("PG_TEST_DB"):
     # Several test runs on one PostgreSQL server at once need their own throwaway database each.

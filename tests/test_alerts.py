@@ -35,6 +35,8 @@ def shop(event):
     quota = event.quotas.create(name="All", size=None)
     quota.items.add(ticket, workshop)
     quota.variations.add(morning)
+    # Only tickets draw from the pool, so that unrestricted secrets fit one product; tests of several set it back.
+    event.settings.secrets_import_products = [ticket.pk]
     return SimpleNamespace(event=event, ticket=ticket, workshop=workshop, morning=morning)
 
 
@@ -81,14 +83,14 @@ def test_crossing_the_threshold_notifies_once(shop, subscriber, sell, mailoutbox
 
     assert sell(shop.event, {"item": shop.ticket.pk}).status_code == 201  # 1 left
     assert alerts_logged(shop.event) == [{
-        "item": None, "item_name": None, "variation": None, "variation_name": None, "subevent": None,
+        "item": shop.ticket.pk, "item_name": "Ticket", "variation": None, "variation_name": None, "subevent": None,
         "subevent_name": None, "remaining": 1, "threshold": 2,
     }]
-    assert alerted_groups(shop.event) == [(None, None, None)]
+    assert alerted_groups(shop.event) == [(shop.ticket.pk, None, None)]
     assert len(mailoutbox) == 1
     email = mailoutbox[0]
     assert email.to == [subscriber.email]
-    assert "Only 1 ticket secret left for any product" in email.subject
+    assert "Only 1 ticket secret left for Ticket" in email.subject
     assert f"/control/event/{shop.event.organizer.slug}/{shop.event.slug}/secrets_import/" in email.body
     assert "Warning threshold: 2" in email.body
     assert "S.0" not in email.body and "S.2" not in email.body
@@ -127,20 +129,25 @@ def test_no_alert_while_at_or_above_threshold(shop, subscriber, sell, mailoutbox
     assert mailoutbox == []
 
 
-def test_groups_are_counted_separately(shop, subscriber, sell, mailoutbox):
-    for i in range(5):
-        add_secret(shop.event, f"ANY-{i}")
+def test_alert_counts_every_secret_that_fits_the_product(shop, subscriber, sell, mailoutbox):
+    """The own secrets of Workshop – Morning run low, but it can still take a shared one: no alert until those go."""
+    shop.event.settings.secrets_import_products = []  # every admission product draws from the pool
+    add_secret(shop.event, "ANY-1")
     add_secret(shop.event, "MORNING-1", item=shop.workshop, variation=shop.morning)
     add_secret(shop.event, "MORNING-2", item=shop.workshop, variation=shop.morning)
-    sell(shop.event, {"item": shop.workshop.pk, "variation": shop.morning.pk})
-    sell(shop.event, {"item": shop.ticket.pk})
-    assert alerts_logged(shop.event) == [{
+    sell(shop.event, {"item": shop.workshop.pk, "variation": shop.morning.pk})  # its own: 1 own + 1 shared left
+    assert alerts_logged(shop.event) == []
+    sell(shop.event, {"item": shop.ticket.pk})  # the shared one: Ticket has none left, Morning 1
+    assert sorted(alerts_logged(shop.event), key=lambda a: a["item"]) == [{
+        "item": shop.ticket.pk, "item_name": "Ticket", "variation": None, "variation_name": None,
+        "subevent": None, "subevent_name": None, "remaining": 0, "threshold": 2,
+    }, {
         "item": shop.workshop.pk, "item_name": "Workshop", "variation": shop.morning.pk,
         "variation_name": "Morning", "subevent": None, "subevent_name": None, "remaining": 1, "threshold": 2,
     }]
-    assert "Only 1 ticket secret left for Workshop – Morning" in mailoutbox[0].subject
+    assert any("Only 1 ticket secret left for Workshop – Morning" in m.subject for m in mailoutbox)
     with scopes_disabled():
-        entry = LogEntry.all.get(action_type=ACTION_TYPE)
+        entry = LogEntry.all.get(action_type=ACTION_TYPE, data__contains='"remaining": 1')
         assert str(entry.display()) == ("Unused ticket secrets for Workshop – Morning fell below the warning "
                                         "threshold of 2: 1 left.")
 
@@ -186,7 +193,7 @@ def test_adding_secrets_rearms_the_group(shop, token_client, subscriber, sell, m
     # Back to 2: still below 3, so the group stays alerted and the next sale is quiet.
     resp = token_client.post(url(shop.event, suffix="bulk_create/"), [{"secret": "B1"}], format="json")
     assert resp.status_code == 201, resp.content
-    assert alerted_groups(shop.event) == [(None, None, None)]
+    assert alerted_groups(shop.event) == [(shop.ticket.pk, None, None)]
     sell(shop.event, {"item": shop.ticket.pk})  # 1 left
     assert len(alerts_logged(shop.event)) == 1
 
@@ -203,7 +210,7 @@ def test_file_import_rearms_the_group(shop, subscriber, sell):
     add_secret(shop.event, "S0")
     add_secret(shop.event, "S1")
     sell(shop.event, {"item": shop.ticket.pk})  # 1 left: alert
-    assert alerted_groups(shop.event) == [(None, None, None)]
+    assert alerted_groups(shop.event) == [(shop.ticket.pk, None, None)]
     f = io.BytesIO(b"F1\nF2\n")
     with scopes_disabled():
         result = import_file(shop.event, f, sniff(f, "more.csv"), ColumnMapping(), filename="more.csv")
@@ -216,7 +223,7 @@ def test_changing_the_threshold_rearms(shop, token_client, subscriber, sell, mai
         add_secret(shop.event, f"S{i}")
     sell(shop.event, {"item": shop.ticket.pk})
     sell(shop.event, {"item": shop.ticket.pk})  # 1 left: alert
-    assert alerted_groups(shop.event) == [(None, None, None)]
+    assert alerted_groups(shop.event) == [(shop.ticket.pk, None, None)]
     resp = token_client.patch(f"/api/v1/organizers/{shop.event.organizer.slug}/events/{shop.event.slug}/settings/",
                               {"secrets_import_low_threshold": 5}, format="json")
     assert resp.status_code == 200, resp.content
@@ -235,6 +242,7 @@ def test_threshold_zero_turns_alerts_off(shop, subscriber, sell, mailoutbox):
 
 
 def test_rolled_back_order_sends_nothing(shop, subscriber, sell, mailoutbox):
+    shop.event.settings.secrets_import_products = []  # the workshop draws from the pool too
     add_secret(shop.event, "T1", item=shop.ticket)
     add_secret(shop.event, "T2", item=shop.ticket)
     # The ticket takes T1 (leaving 1 < 2), then the workshop finds no secret and the whole order is rolled back.
@@ -254,15 +262,18 @@ def dashboard(client, event):
     return client.get(f"/control/event/{event.organizer.slug}/{event.slug}/").content.decode()
 
 
-def test_dashboard_lists_groups_below_the_threshold(shop, backend_client):
-    for i in range(3):
+def test_dashboard_lists_products_below_the_threshold(shop, backend_client):
+    shop.event.settings.secrets_import_products = []
+    for i in range(2):
         add_secret(shop.event, f"ANY-{i}")
     assert "running low" not in dashboard(backend_client, shop.event)
+    shop.event.settings.secrets_import_low_threshold = 3
     add_secret(shop.event, "MORNING", item=shop.workshop, variation=shop.morning)
     page = dashboard(backend_client, shop.event)
-    assert "Imported ticket secrets are running low: fewer than 2 left for" in page
-    assert "Workshop – Morning: 1 unused secret" in page
-    assert "any product:" not in page
+    assert "Imported ticket secrets are running low: fewer than 3 left for" in page
+    assert "Ticket: 2 secrets left" in page
+    assert "(2 of them shared with other products or dates)" in page
+    assert "Workshop – Morning" not in page  # 3 fit it
     assert f"/control/event/{shop.event.organizer.slug}/{shop.event.slug}/secrets_import/" in page
 
 
@@ -363,7 +374,7 @@ def test_parallel_sales_crossing_together_alert_once(shop, team, subscriber, mai
         t.join(timeout=120)
     assert sorted(statuses) == [201] * 4 + [400] * 2
     assert len(alerts_logged(shop.event)) == 1
-    assert alerted_groups(shop.event) == [(None, None, None)]
+    assert alerted_groups(shop.event) == [(shop.ticket.pk, None, None)]
     assert len(mailoutbox) == 1
 
 
@@ -454,7 +465,7 @@ def test_every_pool_write_path_rearms_its_group(shop, subscriber, sell, token_cl
     add_secret(shop.event, "S0")
     add_secret(shop.event, "S1")
     sell(shop.event, {"item": shop.ticket.pk})  # 1 left: alert
-    assert alerted_groups(shop.event) == [(None, None, None)]
+    assert alerted_groups(shop.event) == [(shop.ticket.pk, None, None)]
     calls = []
     original = alerts.pool_grew
     monkeypatch.setattr(alerts, "pool_grew", lambda *args: (calls.append(args), original(*args))[1])

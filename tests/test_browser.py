@@ -14,6 +14,7 @@ import pathlib
 from datetime import datetime, timezone
 
 import pytest
+from django.db.models import Q
 from django.utils.timezone import now
 from django_scopes import scopes_disabled
 from rest_framework.test import APIClient
@@ -28,7 +29,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from pretix.base.models import Organizer, User
 
+from demo import setup_demo
 from pretix_secrets_import.models import ImportedSecret
+from pretix_secrets_import.rules import SECRET_MAX_LENGTH
 
 from .helpers import PLUGINS, make_team
 
@@ -289,3 +292,116 @@ def test_import_fix_and_export_in_the_browser(browser, festival, tmp_path):
     # no page had a JavaScript error, a blocked resource (Content Security Policy) or a file that failed to load
     problems = [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert problems == []
+
+
+def test_pool_page_fits_a_narrow_screen_and_the_longest_secret(browser, festival):
+    event, festival_pass, day_ticket, days, token = festival
+    longest = "RF30-" + "7" * (SECRET_MAX_LENGTH - 5)
+    with scopes_disabled():
+        for n, (item, variation) in enumerate([(festival_pass, None), (None, None)] + [
+                (day_ticket, variation) for variation in days.values()]):
+            ImportedSecret.objects.create(event=event, organizer=event.organizer, secret=f"RF30-{n}", item=item,
+                                          variation=variation)
+        ImportedSecret.objects.create(event=event, organizer=event.organizer, secret=longest, item=festival_pass)
+    browser.get(browser.base_url + "/control/login")
+    wait_for_id(browser, "id_email").send_keys(EMAIL)
+    browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "form.form-signin button[type=submit]").click()
+    wait_for(browser, lambda d: "/control/login" not in d.current_url, "the login")
+    pool_url = browser.base_url + f"/control/event/{event.organizer.slug}/{event.slug}/secrets_import/"
+
+    def right_edge(css):
+        """How far ``css`` reaches beyond the viewport's right edge (rects count what a scrolling box hides too)."""
+        return browser.execute_script(
+            "return arguments[0].getBoundingClientRect().right - document.documentElement.clientWidth",
+            browser.find_element(By.CSS_SELECTOR, css))
+
+    # a phone: the summary's last column, the secrets left, is on the screen
+    browser.set_window_size(400, 900)
+    browser.get(pool_url)
+    wait_for_id(browser, "pool-summary")
+    assert browser.execute_script("return document.documentElement.clientWidth") <= 400
+    assert browser.find_element(By.CSS_SELECTOR, "#pool-summary thead th:last-child").text == "Left"
+    assert right_edge("#pool-summary thead th:last-child") <= 0
+    assert right_edge("#pool-summary tbody tr:last-child td:last-child") <= 0
+
+    # a desktop: a secret of 255 characters wraps, the columns after it stay on the screen
+    browser.set_window_size(1280, 900)
+    browser.get(pool_url)
+    wait_for_id(browser, "pool-list")
+    headers = browser.find_elements(By.CSS_SELECTOR, "#pool-list thead th")
+    assert [th.text for th in headers][-4:] == ["Secret", "Product", "Status", "Ticket"]
+    assert right_edge("#pool-list thead th:nth-last-child(2)") <= 0  # Status
+    assert right_edge("#pool-list thead th:last-child") <= 0  # Ticket
+    code = browser.find_element(By.XPATH, f"//table[@id='pool-list']//code[text()='{longest}']")
+    assert code.size["height"] > 2 * browser.find_element(By.CSS_SELECTOR, "#pool-list tbody code").size["height"]
+
+    problems = [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert problems == []
+
+
+@pytest.fixture
+def demo_shop():
+    """The shop of `make demo`, built by the same code: the event `sampleconf` of demo/setup_demo.py."""
+    return setup_demo.create_demo_data().events.get(slug="sampleconf")
+
+
+def shop_url(browser, event):
+    return f"{browser.base_url}/{event.organizer.slug}/{event.slug}/"
+
+
+def test_demo_shop_sells_a_ticket_with_a_pool_secret(browser, demo_shop):
+    event = demo_shop
+    with scopes_disabled():
+        regular = event.items.get(name="Regular ticket")
+        pool = set(ImportedSecret.objects.filter(event=event).values_list("secret", flat=True))
+
+    # the product list: one regular ticket into the cart, then through pretix' checkout
+    browser.get(shop_url(browser, event))
+    wait_for_id(browser, f"item_{regular.pk}").send_keys("1")
+    click(browser, "#btn-add-to-cart")
+    click(browser, ".checkout-button-primary button[type=submit]")
+    wait_for_id(browser, "id_email").send_keys("guest@example.org")
+    click(browser, "button.btn-primary.btn-lg[type=submit]")
+    click(browser, 'input[name="payment"][value="banktransfer"]')
+    click(browser, "button.btn-primary.btn-lg[type=submit]")
+    wait_for(browser, EC.url_contains("/checkout/confirm/"), "the confirmation step")
+    click(browser, "button.btn-primary.btn-lg[type=submit]")
+
+    # the order page thanks the customer and tells them where to transfer the money
+    wait_for(browser, EC.visibility_of_element_located((By.CSS_SELECTOR, ".thank-you")), "the placed order")
+    page = browser.find_element(By.TAG_NAME, "body").text
+    assert setup_demo.BANK_DETAILS["bank_details_sepa_name"] in page and "DE02 1203 0000 0000 2020 51" in page
+    screenshot(browser, "shop-order.png")
+
+    # the ticket got the first secret of the pool restricted to its product, now marked as used
+    with scopes_disabled():
+        order = event.orders.get()
+        secret = order.positions.get().secret
+        assert order.code in browser.current_url and order.status == order.STATUS_PENDING
+        assert secret in pool and secret == "REG-0001"
+        assert ImportedSecret.objects.get(event=event, secret=secret).used
+
+    problems = [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert problems == []
+
+
+def test_demo_shop_shows_a_product_sold_out_when_its_pool_is_empty(browser, demo_shop):
+    event = demo_shop
+    with scopes_disabled():
+        regular = event.items.get(name="Regular ticket")
+        workshop = event.items.get(name="Workshop ticket")
+        shirt = event.items.get(name="T-Shirt")
+        # every unused secret a regular ticket could get: those for this product and those for any product
+        ImportedSecret.objects.filter(Q(item=regular) | Q(item__isnull=True), event=event, used=False).delete()
+
+    browser.get(shop_url(browser, event))
+    regular_row = wait_for_id(browser, f"item-{regular.pk}")
+    assert regular_row.find_element(By.CSS_SELECTOR, ".availability-box.gone").text == "SOLD OUT"
+    assert not regular_row.find_elements(By.CSS_SELECTOR, "input")
+    # the shirt draws no secret from the pool, and the workshops still have secrets of their own: both stay on sale
+    for item in (shirt, workshop):
+        row = browser.find_element(By.ID, f"item-{item.pk}")
+        assert not row.find_elements(By.CSS_SELECTOR, ".availability-box.gone")
+        assert row.find_elements(By.CSS_SELECTOR, ".availability-box.available")
+    screenshot(browser, "shop-sold-out.png")

@@ -50,6 +50,7 @@ from pretix_secrets_import.importer import (
 )
 from pretix_secrets_import.models import ImportedSecret, PoolAlert
 from pretix_secrets_import.rules import DB_ID_MAX, validate_secret
+from pretix_secrets_import.sellable import sellable
 
 from .helpers import add_secret, add_ticket, counted_summary, pool_summary, url
 from .test_importer import xlsx
@@ -353,7 +354,11 @@ def test_summary(world, token_client, data):
         if resp.status_code == 200:
             groups = counted_summary(ev)
             total, unused = sum(g["total"] for g in groups), sum(g["unused"] for g in groups)
-            assert resp.json() == {"total": total, "used": total - unused, "unused": unused, "groups": groups}
+            with scopes_disabled():
+                rows = sellable(ev, on_sale=True)
+            assert resp.json() == {"total": total, "used": total - unused, "unused": unused, "groups": groups,
+                                   "sellable": {"products": len(rows), "sold_out": sum(1 for r in rows if not r.left),
+                                                "lowest": rows[0].as_dict() if rows else None}}
         else:
             assert ev in (world.disabled, world.foreign) or nul_in_query(resp), resp.status_code
 
@@ -590,14 +595,18 @@ def test_delete_selected_form(world, backend_client, data):
     ev = data.draw(st.sampled_from([world.event] * 3 + [world.series, world.event2]), label="event")
     selected = data.draw(st.lists(st.sampled_from(world.secret_ids).map(str) | form_value(world), max_size=6),
                          label="selected")
+    confirmed = data.draw(st.booleans(), label="confirmed")
     with rolled_back():
         before = snapshot(world)
-        resp = call(backend_client, "post", pool_page_url(ev, "delete"), data={"secret": selected})
+        resp = call(backend_client, "post", pool_page_url(ev, "delete"),
+                    data={"secret": selected, **({"confirm": "1"} if confirmed else {})})
         after = snapshot(world)
-        assert resp.status_code == 302
         added, removed, changed = changes(before, after)
         wanted = {int(v) for v in selected if v.isascii() and v.isdigit() and len(v) <= 30}  # longer: never an ID
-        expected = {pk for pk, row in before.rows.items() if pk in wanted and row[2] == ev.pk and not row[4]}
+        deletable = {pk for pk, row in before.rows.items() if pk in wanted and row[2] == ev.pk and not row[4]}
+        # unconfirmed, the confirmation page asks first; with nothing to delete, there is nothing to confirm
+        expected = deletable if confirmed else set()
+        assert resp.status_code == (200 if deletable and not confirmed else 302)
         assert not added and not changed and removed == expected
         assert after.logs == before.logs + len(expected)
         assert_counted(world)

@@ -8,11 +8,12 @@ from django.utils.timezone import now
 from django_scopes import scope, scopes_disabled
 
 from pretix.base.models import CartPosition, Order, OrderPosition
+from pretix.base.services.cart import CartError
 from pretix.base.services.orders import (
     OrderChangeManager, OrderError, cancel_order, perform_order,
 )
 
-from pretix_secrets_import.generator import allocate_secret
+from pretix_secrets_import.generator import allocate_secret, check_cart
 from pretix_secrets_import.models import ImportedSecret
 
 from .helpers import add_secret
@@ -442,6 +443,39 @@ def test_shop_shows_product_as_sold_out_and_refuses_cart(shop, ticket_quota, cli
     assert "no longer available" in resp.content.decode()
     with scopes_disabled():
         assert not CartPosition.objects.filter(event=shop.event).exists()
+
+
+def test_checkout_refuses_a_cart_without_secrets_when_the_quota_is_shared(shop, client):
+    """The quota "All" also holds the shirt, so it is not capped: the check runs when the customer starts checkout."""
+    add_secret(shop.event, "W", item=shop.workshop)
+    shop_url = f"/{shop.event.organizer.slug}/{shop.event.slug}"
+    assert "FULLY BOOKED" not in client.get(f"{shop_url}/").content.decode().upper()
+    client.post(f"{shop_url}/cart/add", {f"item_{shop.ticket.pk}": "1"})
+    resp = client.get(f"{shop_url}/checkout/start", follow=True)
+    page = resp.content.decode()
+    assert 'There is no ticket code left for &quot;Ticket&quot;' in page
+    assert "/checkout/" not in resp.redirect_chain[-1][0]  # back to the shop, the cart kept
+    with scopes_disabled():
+        assert CartPosition.objects.filter(event=shop.event).count() == 1
+        CartPosition.objects.filter(event=shop.event).delete()
+    # the shirt and the workshop (which has its secret) check out
+    client.post(f"{shop_url}/cart/add", {f"item_{shop.shirt.pk}": "1", f"variation_{shop.workshop.pk}_"
+                                         f"{shop.morning.pk}": "1"})
+    resp = client.get(f"{shop_url}/checkout/start", follow=True)
+    assert "/checkout/" in resp.redirect_chain[-1][0]
+    assert "no ticket code left" not in resp.content.decode()
+
+
+def test_cart_check_counts_shared_secrets_once(shop):
+    add_secret(shop.event, "ANY")
+    with scopes_disabled():
+        positions = [CartPosition(event=shop.event, item=shop.ticket, price=0, expires=now(), cart_id="c")
+                     for _ in range(2)]
+        check_cart(shop.event, positions[:1])
+        with pytest.raises(CartError, match='no ticket code left for "Ticket"'):
+            check_cart(shop.event, positions)
+        shop.event.settings.secrets_import_when_empty = "random"
+        check_cart(shop.event, positions)
 
 
 # --- check-in -------------------------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from pretix.base.models import LogEntry
 from pretix_secrets_import import importer
 from pretix_secrets_import.importer import (
     ColumnMapping, DataImportError, FileFormat, Source, column_index,
-    import_file, preview, read_rows, sniff,
+    first_line_is_header, guess_mapping, import_file, preview, read_rows,
+    sniff,
 )
 from pretix_secrets_import.models import ImportedSecret
 
@@ -369,3 +370,126 @@ def test_imports_are_logged_for_operators_without_secrets(event, caplog):
     assert re.fullmatch(r"Secrets import into bigevents/sampleconf failed after [0-9.]+ s: DataImportError: The file "
                         r"does not contain any secrets.; nothing was imported", lines[5])
     assert "LOG-" not in caplog.text
+
+
+# --- header detection and column names --------------------------------------------------------------------------------
+
+
+def lines_of(text, delimiter=","):
+    return [line.split(delimiter) for line in text.strip().split("\n")]
+
+
+@pytest.mark.parametrize("text", [
+    "Ticketnummer\nA1B2C3\nD4E5F6\nG7H8I9",  # a German column name
+    "Ticket\nREG-0001\nREG-0002\nREG-0003",
+    "Ticket-Nr.;Produkt;Variante;Termin\nX1;VIP;S;2030-01-01\nX2;VIP;M;2030-01-01",
+    "Losnummer\nQWERTZUI\nASDFGHJK\nYXCVBNMQ",  # unknown word: lower case and another length than the codes
+    "EAN\n4006381333931\n4006381333948",  # letters above numbers
+    "Code 128\nAB12CD34\nEF56GH78",  # whitespace, which no secret has
+    "Numéro de billet;Produit\nX1Y2;VIP\nX3Y4;VIP",  # a language the plugin does not speak
+])
+def test_a_first_line_of_column_names_is_a_header(text):
+    assert first_line_is_header(lines_of(text, ";" if ";" in text else ","))
+
+
+@pytest.mark.parametrize("text", [
+    "REG-0001\nREG-0002\nREG-0003",
+    "ABCDEFGH\nA1B2C3D4\nE5F6G7H8",  # a code without digits among codes with some
+    "999\n1000\n1001",
+    "a1b2c3\nd4e5f6",
+    "A1,Regular\nA2,VIP\nA3,STUDENT",  # product names are no codes
+    "A1,Regular ticket\nA2,VIP\nA3,VIP",
+    "ONLY-ONE-LINE",
+    "X-1,Ticket,5",  # a product may be called like a column
+])
+def test_a_first_line_of_data_is_no_header(text):
+    assert not first_line_is_header(lines_of(text))
+
+
+def test_header_lines_are_detected_and_skipped_by_the_import(event):
+    for text in (b"Ticketnummer\nT-1\nT-2\nT-3\n", b"Ticket\nT-4\nT-5\nT-6\n"):
+        assert sniff(io.BytesIO(text)).has_header
+        result = run(event, text, dry_run=True)
+        assert (result.lines, result.error_count) == (3, 0)
+    assert not sniff(io.BytesIO(b"A1B2C3\nD4E5F6\nG7H8I9\n")).has_header
+    assert run(event, b"A1B2C3\nD4E5F6\nG7H8I9\n").imported == 3
+
+
+def test_column_names_in_english_and_german_are_mapped():
+    mapping = guess_mapping(["Ticket-Nr.", "Ticketart", "Variante", "Termin"])
+    assert (mapping.secret, mapping.item, mapping.variation, mapping.subevent) == (
+        0, Source.column(1), Source.column(2), Source.column(3))
+    mapping = guess_mapping(["Ticket type", "Name", "Barcode", "Kategorie", "Datum"], has_subevents=False)
+    assert (mapping.secret, mapping.item, mapping.subevent) == (2, Source.column(0), None)  # the first product column
+    assert guess_mapping(["Ticket", "Code"]).secret == 1  # "Code" says more than "Ticket"
+    assert guess_mapping(["Produkt", "QR_Code"]).secret == 1
+    assert guess_mapping(None) == ColumnMapping()
+
+
+def test_xlsx_ticket_type_column_is_the_product(event, item, item2, tmp_path, capsys):
+    path = write(tmp_path, "codes.xlsx", xlsx([["Barcode", "Ticket type"], ["XT-1", "Ticket"], ["XT-2", "Shirt"]]))
+    call_command("import_secrets", "bigevents", "sampleconf", path)
+    out = capsys.readouterr().out
+    assert 'The first line is read as column names: "Barcode", "Ticket type"' in out
+    assert pool(event) == [("XT-1", item.pk, None, None), ("XT-2", item2.pk, None, None)]
+
+
+def test_command_detects_a_header_and_warns_when_told_to_import_it(event, tmp_path, capsys):
+    path = write(tmp_path, "codes.csv", b"Ticketnummer\nT-1\nT-2\nT-3\n")
+    call_command("import_secrets", "bigevents", "sampleconf", path, "--dry-run")
+    out, err = capsys.readouterr()
+    assert "All 3 line(s) are valid" in out and "Warning" not in err
+    warning = 'the first line ("Ticketnummer") looks like column names, but --no-header imports it as a secret.'
+    call_command("import_secrets", "bigevents", "sampleconf", path, "--dry-run", "--no-header")
+    out, err = capsys.readouterr()
+    assert "All 4 line(s) are valid" in out and warning in err
+    call_command("import_secrets", "bigevents", "sampleconf", path, "--no-header")
+    out, err = capsys.readouterr()
+    assert "Imported 4 secret(s)." in out and warning in err
+    assert [row[0] for row in pool(event)] == ["Ticketnummer", "T-1", "T-2", "T-3"]
+    path = write(tmp_path, "plain.csv", b"A1B2C3\nD4E5F6\n")
+    call_command("import_secrets", "bigevents", "sampleconf", path, "--dry-run")
+    out, err = capsys.readouterr()
+    assert "All 2 line(s) are valid" in out and "column names" not in out + err
+
+
+# --- whitespace around secrets and products without pool secrets ----------------------------------------------------
+
+
+def test_whitespace_around_secrets_is_removed_and_counted(event):
+    result = run(event, b"secret,note\n BAD-0005,x\nOK-1,y\n\tTAB-1 ,z\n", ColumnMapping())
+    assert (result.imported, result.trimmed) == (3, 2)
+    assert result.warnings == ["Whitespace around 2 secrets was removed."]
+    assert [row[0] for row in pool(event)] == ["BAD-0005", "OK-1", "TAB-1"]
+    result = run(event, b" BAD-0005\nIN SIDE\n  \n", ColumnMapping(), dry_run=True)
+    assert messages(result) == [
+        (1, "Secret", "BAD-0005", "This secret has already been imported for this organizer."),
+        (2, "Secret", "IN SIDE", "The secret must not contain whitespace."),
+    ]
+    assert run(event, b"CLEAN-1\nCLEAN-2\n").warnings == []
+
+
+def test_secrets_for_products_without_pool_secrets_are_imported_with_a_warning(event, item, item2, variation):
+    text = f"P-1,Ticket,\nP-2,Shirt,\nP-3,,{variation.pk}\nP-4,,\n".encode()
+    result = run(event, text, ColumnMapping(secret=0, item=Source.column(1), variation=Source.column(2)))
+    assert result.imported == 4
+    assert result.restricted == {item: 1, item2: 2}
+    assert result.warnings == [
+        '2 secrets are restricted to "Shirt", which does not get pool secrets – see the plugin settings.']
+    event.settings.secrets_import_products = [item2.pk]
+    result = run(event, b"P-5\n", ColumnMapping(item=Source.fixed(item.pk)), dry_run=True)
+    assert result.warnings == [
+        '1 secret is restricted to "Ticket", which does not get pool secrets – see the plugin settings.']
+
+
+def test_command_prints_the_warnings(event, item2, tmp_path, capsys):
+    path = write(tmp_path, "codes.csv", b" W-1\nW-2\n")
+    call_command("import_secrets", "bigevents", "sampleconf", path, "--item", "Shirt", "--dry-run")
+    out, err = capsys.readouterr()
+    assert "All 2 line(s) are valid" in out
+    assert "Warning: Whitespace around 1 secret was removed." in err
+    assert 'Warning: 2 secrets are restricted to "Shirt", which does not get pool secrets' in err
+    call_command("import_secrets", "bigevents", "sampleconf", path, "--item", "Shirt")
+    out, err = capsys.readouterr()
+    assert "Imported 2 secret(s)." in out and "Warning: Whitespace around 1 secret was removed." in err
+    assert pool(event) == [("W-1", item2.pk, None, None), ("W-2", item2.pk, None, None)]

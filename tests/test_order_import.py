@@ -109,8 +109,9 @@ def test_import_larger_than_pool_fails_as_a_whole(backend_client, shop):
                       item=f"static:{shop.ticket.pk}", email="csv:Email")
     assert resp.request["PATH_INFO"].startswith(import_url(shop.event))  # back to the mapping form, no error 500
     assert messages_of(resp) == [(messages.ERROR, (
-        'Error while importing value "" for column "Ticket code from the imported pool" in line "3": '
-        'There is no ticket code left for "Ticket". Please contact the organizer of this event.'
+        'Error while importing value "" for column "If the imported pool runs out" in line "3": The pool of '
+        'imported secrets has no fitting secret left for "Ticket". Import more secrets, or choose "Give those '
+        'tickets a random ticket code" in this column.'
     ))]
     assert orders(shop.event) == []
     assert ticket_secrets(shop.event) == []
@@ -129,12 +130,68 @@ def test_import_check_follows_allocation_order(backend_client, shop):
     assert ticket_secrets(shop.event) == ["FOR-WORKSHOP", "FREE"]
 
 
-def test_import_with_random_fallback_is_not_checked(backend_client, shop):
+def test_import_with_random_fallback_as_set_for_the_event(backend_client, shop):
     shop.event.settings.secrets_import_when_empty = "random"
+    add_secret(shop.event, "POOL-0")
     resp = run_import(backend_client, shop.event, make_csv(*buyers(2)),
                       item=f"static:{shop.ticket.pk}", email="csv:Email")
     assert messages_of(resp) == [(messages.SUCCESS, "The import was successful.")]
-    assert len(ticket_secrets(shop.event)) == 2
+    secrets = ticket_secrets(shop.event)
+    assert len(secrets) == 2 and "POOL-0" in secrets
+    assert pool_state(shop.event) == {"POOL-0": True}
+
+
+def test_check_column_offers_what_to_do_when_the_pool_runs_out(backend_client, shop):
+    form = backend_client.get(upload(backend_client, shop.event, make_csv(*buyers(1)))).context["form"]
+    field = form.fields["secrets_import_pool_check"]
+    assert field.label == "If the imported pool runs out"
+    assert "every line is checked against the pool" in field.help_text
+    # pretix lists the file's columns between the first option and the column's own ones
+    assert [(value, str(label)) for value, label in field.choices if not value.startswith("csv:")] == [
+        ("empty", "As set for the event: import nothing"),
+        ("static:refuse", "Import nothing"),
+        ("static:random", "Give those tickets a random ticket code"),
+    ]
+    shop.event.settings.secrets_import_when_empty = "random"
+    form = backend_client.get(upload(backend_client, shop.event, make_csv(*buyers(1)))).context["form"]
+    assert str(form.fields["secrets_import_pool_check"].choices[0][1]) == (
+        "As set for the event: give those tickets a random ticket code"
+    )
+
+
+def test_import_chooses_random_codes_although_the_event_refuses(backend_client, shop, caplog):
+    add_secret(shop.event, "POOL-0")
+    add_secret(shop.event, "POOL-1")
+    resp = run_import(backend_client, shop.event, make_csv(*buyers(3)), item=f"static:{shop.ticket.pk}",
+                      email="csv:Email", secrets_import_pool_check="static:random")
+    assert messages_of(resp) == [(messages.SUCCESS, "The import was successful.")]
+    secrets = ticket_secrets(shop.event)
+    [random_one] = set(secrets) - {"POOL-0", "POOL-1"}
+    assert len(secrets) == 3 and len(random_one) == shop.event.settings.ticket_secret_length
+    assert pool_state(shop.event) == {"POOL-0": True, "POOL-1": True}
+    assert "Order import: no imported secret left for bigevents/sampleconf" in caplog.text
+
+
+def test_import_refuses_although_the_event_gives_random_codes(backend_client, shop):
+    shop.event.settings.secrets_import_when_empty = "random"
+    add_secret(shop.event, "POOL-0")
+    resp = run_import(backend_client, shop.event, make_csv(*buyers(2)), item=f"static:{shop.ticket.pk}",
+                      email="csv:Email", secrets_import_pool_check="static:refuse")
+    [(level, message)] = messages_of(resp)
+    assert level == messages.ERROR and 'in line "2": The pool of imported secrets has no fitting secret' in message
+    assert orders(shop.event) == []
+    assert pool_state(shop.event) == {"POOL-0": False}
+
+
+def test_check_column_refuses_a_file_column_that_names_no_option(backend_client, shop):
+    add_secret(shop.event, "POOL-0")
+    resp = run_import(backend_client, shop.event, make_csv(*buyers(1)), item=f"static:{shop.ticket.pk}",
+                      email="csv:Email", secrets_import_pool_check="csv:Name")
+    assert messages_of(resp) == [(messages.ERROR, (
+        'Error while importing value "Ada" for column "If the imported pool runs out" in line "1": A column of your '
+        'file chosen here must say "refuse" or "random" in every line.'
+    ))]
+    assert orders(shop.event) == []
 
 
 def test_explicit_ticket_code_bypasses_pool(backend_client, shop):

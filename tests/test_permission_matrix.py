@@ -505,7 +505,8 @@ TARGETS = [
     Target("pool", lambda w, c, p: c.get(plugin(w)), reveals=tuple(POOL.values())),
     Target("add", lambda w, c, p: c.get(plugin(w, "add"))),
     Target("add+", lambda w, c, p: send_form(c, plugin(w, "add"), {"secret": "PM-ADD-1"}), write=True),
-    Target("del+", lambda w, c, p: send_form(c, plugin(w, "delete"), {"secret": [w.pool["free1"].pk]}), write=True),
+    Target("del+", lambda w, c, p: send_form(c, plugin(w, "delete"), {"secret": [w.pool["free1"].pk], "confirm": "1"}),
+           write=True),
     Target("unus", lambda w, c, p: c.get(plugin(w, "delete_unused"))),
     Target("unus+", lambda w, c, p: send_form(c, plugin(w, "delete_unused"), {}), write=True),
     Target("imp", lambda w, c, p: c.get(plugin(w, "import/"))),
@@ -611,7 +612,8 @@ def test_no_write_path_logs_a_secret(organizer, event, item, user, token_client,
     # backend
     assert backend_client.post(plugin_url(event, "add"), {"secret": secrets[6]}).status_code == 302
     selected = add_secret(event, secrets[7])
-    assert backend_client.post(plugin_url(event, "delete"), {"secret": [selected.pk]}).status_code == 302
+    confirmed = {"secret": [selected.pk], "confirm": "1"}
+    assert backend_client.post(plugin_url(event, "delete"), confirmed).status_code == 302
     assert backend_client.post(plugin_url(event, "delete_unused")).status_code == 302
     # file import, as the backend's task and the command run it
     with scopes_disabled():

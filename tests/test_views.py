@@ -1,4 +1,6 @@
+import html
 import io
+import re
 
 import pytest
 from django.core.files.base import ContentFile
@@ -9,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django_scopes import scopes_disabled
 from openpyxl import Workbook
 
-from pretix.base.models import CachedFile, LogEntry, OrderPosition
+from pretix.base.models import CachedFile, LogEntry, OrderPosition, User
 
 from pretix_secrets_import import views
 from pretix_secrets_import.models import ImportedSecret
@@ -170,7 +172,9 @@ def test_pool_page_paginates_by_keyset_with_constant_queries(backend_client, eve
     monkeypatch.setattr(views, "POOL_PAGE_SIZE", 30)
     with CaptureQueriesContext(connection) as many:
         backend_client.get(pool_url(event))
-    assert len(many) <= len(few) + 2  # the ticket lookup and the restriction lookups, never one per row
+    # the ticket lookup, the restriction lookups and, now that a product draws from the pool, the per-product
+    # table's variations and names: never one per row
+    assert len(many) <= len(few) + 4
 
 
 @pytest.mark.parametrize("permissions,read,write", [
@@ -181,6 +185,7 @@ def test_pool_page_paginates_by_keyset_with_constant_queries(backend_client, eve
 def test_pool_pages_need_order_permissions(client, organizer, user, event, permissions, read, write):
     make_team(organizer, permissions).members.add(user)
     client.login(email=user.email, password="dummy")
+    add_secret(event, "LEFT")  # else "delete all unused" has nothing to ask about and leads back to the pool
     assert client.get(pool_url(event)).status_code == read
     for suffix in ("add", "delete_unused", "import/"):
         assert client.get(pool_url(event, suffix)).status_code == write
@@ -217,7 +222,11 @@ def test_add_secret_form(backend_client, event, item, item2, variation):
 def test_delete_selected_keeps_used_secrets(backend_client, event, event2):
     a, b = add_secret(event, "A"), add_secret(event, "B", used=True)
     foreign = add_secret(event2, "C")
-    resp = backend_client.post(pool_url(event, "delete"), {"secret": [a.pk, b.pk, foreign.pk, "x"]}, follow=True)
+    data = {"secret": [a.pk, b.pk, foreign.pk, "x"]}
+    page = backend_client.post(pool_url(event, "delete"), data).content.decode()
+    assert "delete the 1 selected secret?" in page and "1 more selected secret is already on a ticket" in page
+    assert len(pool_rows(event)) == 2  # not before the confirmation
+    resp = backend_client.post(pool_url(event, "delete"), {**data, "confirm": "1"}, follow=True)
     page = resp.content.decode()
     assert "1 secret has been deleted." in page and "1 selected secret is already on a ticket" in page
     assert pool_rows(event) == [("B", True, None)]
@@ -328,7 +337,7 @@ def test_odd_parameters_are_ignored_not_errors(backend_client, event):
 
 def test_add_form_reports_a_too_long_secret_once(backend_client, event):
     page = backend_client.post(pool_url(event, "add"), {"secret": "X" * 300}).content.decode()
-    assert "at most 255 characters" in page and "must not be empty" not in page
+    assert "must not be longer than 255 characters" in page and "must not be empty" not in page
 
 
 def test_pool_page_links_only_tickets_of_this_event(backend_client, event, event2):
@@ -368,3 +377,176 @@ def test_pool_page_with_an_overlong_search(backend_client, event):
     add_secret(event, "A")
     resp = backend_client.get(pool_url(event), {"search": "\u200e" * 20000})
     assert resp.status_code == 200 and "<code>A</code>" in resp.content.decode()
+
+
+def test_delete_selected_asks_first_and_returns_to_the_same_list(backend_client, event):
+    secrets = [add_secret(event, f"S-{i}") for i in range(3)]
+    query = f"search=S-&used=no&after={secrets[0].pk}&page=2"
+    data = {"secret": [s.pk for s in secrets[1:]], "query": query}
+    page = backend_client.post(pool_url(event, "delete"), data).content.decode()
+    assert "delete the 2 selected secrets?" in page and "Delete 2 secrets" in page
+    back = pool_url(event) + "?" + query.replace("&", "&amp;")
+    assert f'href="{back}"' in page  # Cancel
+    assert len(pool_rows(event)) == 3
+    resp = backend_client.post(pool_url(event, "delete"), {**data, "confirm": "1"})
+    assert resp.status_code == 302 and resp["Location"] == pool_url(event) + "?" + query
+    assert pool_rows(event) == [("S-0", False, None)]
+    with scopes_disabled():
+        assert LogEntry.objects.filter(action_type="pretix_secrets_import.secret.deleted").count() == 2
+    # only a query string comes back, whatever is sent
+    resp = backend_client.post(pool_url(event, "delete"), {"secret": [secrets[0].pk], "confirm": "1",
+                                                           "query": "x=1\r\nLocation: https://evil.example/"})
+    assert resp["Location"].startswith(pool_url(event) + "?x=1%0D%0ALocation")
+
+
+def test_delete_selected_of_used_secrets_only_reports(backend_client, event):
+    used = add_secret(event, "USED", used=True)
+    resp = backend_client.post(pool_url(event, "delete"), {"secret": [used.pk], "query": "used=yes"})
+    assert resp.status_code == 302 and resp["Location"] == pool_url(event) + "?used=yes"
+    page = backend_client.get(resp["Location"]).content.decode()
+    assert "1 selected secret is already on a ticket and was kept." in page
+    assert pool_rows(event) == [("USED", True, None)]
+
+
+def test_pool_page_offers_selection_only_where_something_can_be_deleted(backend_client, client, organizer, event):
+    add_secret(event, "FREE")
+    add_secret(event, "SOLD", used=True)
+
+    def selection(c, query):
+        page = c.get(pool_url(event), query).content.decode()
+        return ("data-toggle-table" in page, "batch-select-checkbox" in page, 'id="pool-delete"' in page)
+
+    assert selection(backend_client, {}) == (True, True, True)
+    assert selection(backend_client, {"used": "yes"}) == (False, False, False)
+    assert selection(backend_client, {"used": "no"}) == (True, True, True)
+    reader = User.objects.create_user("reader@example.org", "reader")
+    make_team(organizer, ["event.orders:read"]).members.add(reader)
+    client.login(email=reader.email, password="reader")
+    assert selection(client, {}) == (False, False, False)
+
+
+def test_delete_all_unused_with_nothing_unused(backend_client, event):
+    add_secret(event, "SOLD", used=True)
+    assert "delete_unused" not in backend_client.get(pool_url(event)).content.decode()
+    for method in (backend_client.get, backend_client.post):
+        resp = method(pool_url(event, "delete_unused"), follow=True)
+        assert resp.redirect_chain == [(pool_url(event), 302)]
+        page = resp.content.decode()
+        assert "There are no unused secrets to delete." in page and "Do you really want" not in page
+    assert pool_rows(event) == [("SOLD", True, None)]
+    with scopes_disabled():
+        assert not LogEntry.objects.filter(action_type="pretix_secrets_import.secrets.deleted").exists()
+
+
+def test_pool_page_says_which_page_of_how_many(backend_client, event, monkeypatch):
+    monkeypatch.setattr(views, "POOL_PAGE_SIZE", 3)
+    for i in range(11):
+        add_secret(event, f"S-{i:02d}", used=i % 2 == 1)
+
+    def visit(url):
+        page = backend_client.get(url).content.decode()
+        found = re.findall(r'<a href="([^"]*)" id="pool-(next|last)"', page)
+        found += re.findall(r'<a href="([^"]*)">[^<]*?(First|Previous)', page)
+        links = {name: pool_url(event) + html.unescape(href) for href, name in found}
+        shown = re.search(r'id="pool-page">\s*(.*?)\s*</a>', page)
+        return shown and shown.group(1), links
+
+    text, links = visit(pool_url(event))
+    assert text == "Page 1 of 4"
+    for expected in ("Page 2 of 4", "Page 3 of 4", "Page 4 of 4"):
+        text, links = visit(links["next"])
+        assert text == expected
+    for expected in ("Page 3 of 4", "Page 2 of 4", "Page 1 of 4"):
+        text, links = visit(links["Previous"])
+        assert text == expected
+    text, links = visit(links["last"])
+    assert text == "Page 4 of 4"
+    text, links = visit(links["Previous"])
+    assert text == "Page 3 of 4"
+    assert visit(links["First"])[0] == "Page 1 of 4"
+    # the counts of a filter; one page needs no pager
+    assert visit(pool_url(event) + "?used=no")[0] == "Page 1 of 2"
+    assert visit(pool_url(event) + "?search=S-0")[0] == "Page 1 of 4"
+    assert visit(pool_url(event) + "?search=S-1")[0] is None
+    # the number comes from the pool's counters and the links, never from counting the pool's rows
+    with CaptureQueriesContext(connection) as queries:
+        assert visit(links["Previous"])[0] == "Page 2 of 4"
+    assert not [q["sql"] for q in queries if "COUNT(" in q["sql"].upper() and "importedsecret" in q["sql"].lower()]
+
+
+def test_import_button_says_how_much_it_imports(backend_client, event):
+    short = backend_client.get(upload(backend_client, event, "short.csv", b"Code\nS-1\nS-2\n")).content.decode()
+    assert re.search(r'id="import-submit">\s*Import 2 secrets\s*</button>', short)
+    lines = b"Code\n" + b"".join(f"L-{i}\n".encode() for i in range(1, 1235))
+    long = backend_client.get(upload(backend_client, event, "long.csv", lines)).content.decode()
+    assert re.search(r'id="import-submit">\s*Import about 1,234 lines\s*</button>', long)
+    assert "The first 10 lines of about 1234 lines are shown." in long  # the header line is not counted
+
+
+def text(resp) -> str:
+    """The page as the user reads it (messages and values are HTML-escaped)."""
+    return html.unescape(resp.content.decode())
+
+
+def test_add_form_removes_whitespace_around_the_secret_and_says_so(backend_client, event):
+    add_secret(event, "TAKEN")
+    page = text(backend_client.post(pool_url(event, "add"), {"secret": "  X-1\t"}, follow=True))
+    assert 'The whitespace around it was removed: the secret is "X-1".' in page
+    assert pool_rows(event)[-1] == ("X-1", False, None)
+    page = text(backend_client.post(pool_url(event, "add"), {"secret": "NO-WS"}, follow=True))
+    assert "The secret has been added." in page and "whitespace around it" not in page
+    for secret, error in [("  X  Y  ", "must not contain whitespace"), (" TAKEN ", "already been imported"),
+                          ("   ", "must not be empty"), (" " + "X" * 256, "must not be longer than 255")]:
+        assert error in text(backend_client.post(pool_url(event, "add"), {"secret": secret})), secret
+    assert pool_rows(event) == [("TAKEN", False, None), ("X-1", False, None), ("NO-WS", False, None)]
+
+
+def test_add_form_warns_about_a_product_without_pool_secrets(backend_client, event, item, item2, variation):
+    def add(**data):
+        return text(backend_client.post(pool_url(event, "add"), data, follow=True))
+
+    page = add(secret="SHIRT-1", variation=str(variation.pk))
+    assert '1 secret is restricted to "Shirt", which does not get pool secrets – see the plugin settings.' in page
+    page = add(secret="TICKET-1", item=str(item.pk))
+    assert "The secret has been added." in page and "does not get pool secrets" not in page
+    event.settings.secrets_import_products = [item2.pk]  # chosen in the settings: now it is the ticket that does not
+    assert '1 secret is restricted to "Ticket", which does not get pool secrets' in add(secret="T-2", item=str(item.pk))
+    assert [row[0] for row in pool_rows(event)] == ["SHIRT-1", "TICKET-1", "T-2"]
+
+
+def test_import_preview_warns_when_a_header_is_imported_as_data(backend_client, event):
+    process = upload(backend_client, event, "codes.csv", b"Ticketnummer\nA1B2C3\nD4E5F6\n")
+    page = text(backend_client.get(process))
+    assert "<th>Ticketnummer</th>" in page and "import-header-warning" not in page  # detected
+    page = text(backend_client.post(process, {"refresh": "1", "format_set": "1", "encoding": "utf-8",
+                                              "delimiter": ",", "secret": "column:0"}))
+    assert "<td>Ticketnummer</td>" in page
+    assert "The first line (Ticketnummer) looks like column names, but it will be imported as a secret." in page
+    page = text(backend_client.get(upload(backend_client, event, "plain.csv", b"A1B2C3\nD4E5F6\nG7H8I9\n")))
+    assert "<td>A1B2C3</td>" in page and "import-header-warning" not in page
+
+
+def test_import_reports_removed_whitespace_and_products_without_pool_secrets(backend_client, event, item, item2):
+    data = "Code;Produkt\n IMP-1 ;Shirt\nIMP-2;Shirt\nIMP-3\t;Ticket\n".encode()
+    process = upload(backend_client, event, "codes.csv", data)
+    assert 'value="column:1" selected' in text(backend_client.get(process))  # "Produkt" is the product column
+    page = text(backend_client.post(process, {"format_set": "1", "encoding": "utf-8", "delimiter": ";",
+                                              "has_header": "on", "secret": "column:0", "item": "column:1"},
+                                    follow=True))
+    assert "3 secrets have been imported." in page
+    assert "Whitespace around 2 secrets was removed." in page
+    assert '2 secrets are restricted to "Shirt", which does not get pool secrets – see the plugin settings.' in page
+    assert '"Ticket", which' not in page
+    assert pool_rows(event) == [("IMP-1", False, item2.pk), ("IMP-2", False, item2.pk), ("IMP-3", False, item.pk)]
+
+
+def test_pool_page_works_while_its_stylesheet_is_not_collected(backend_client, event, monkeypatch, caplog):
+    """After an upgrade without `python -m pretix rebuild`, pretix' static manifest does not know the stylesheet."""
+    def missing(path):
+        raise ValueError(f"Missing staticfiles manifest entry for '{path}'")
+
+    monkeypatch.setattr(views, "static", missing)
+    resp = backend_client.get(pool_url(event))
+    assert resp.status_code == 200
+    assert "pool.css" not in resp.content.decode()
+    assert "run python -m pretix rebuild" in caplog.text

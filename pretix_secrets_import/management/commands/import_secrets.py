@@ -7,8 +7,8 @@ from pretix.base.models import Event, Organizer
 
 from ...apps import enabled_for
 from ...importer import (
-    DataImportError, Resolver, Source, column_index, guess_mapping,
-    import_file, preview, sniff,
+    DataImportError, Resolver, Source, column_index, detect_header,
+    guess_mapping, import_file, read_rows, sniff,
 )
 from ...rules import RESTRICTIONS
 
@@ -70,9 +70,18 @@ class Command(BaseCommand):
             fmt.delimiter = options["delimiter"].replace("\\t", "\t")
             if len(fmt.delimiter) != 1:
                 raise CommandError("The delimiter must be a single character (\\t for tab).")
-        if options["header"] is not None:
-            fmt.has_header = options["header"]
-        header = preview(f, fmt, lines=0)[0] if fmt.has_header else None
+        # detected again: sniff() compared the lines as split with its own guess of the encoding and delimiter
+        detected = detect_header(f, fmt)
+        fmt.has_header = detected if options["header"] is None else options["header"]
+        first = next(read_rows(f, fmt), (None, []))[1]
+        first_line = ", ".join(f'"{cell}"' for cell in first)
+        if detected and not fmt.has_header:
+            self.stderr.write(f"Warning: the first line ({first_line}) looks like column names, but --no-header "
+                              f"imports it as a secret.", style_func=self.style.WARNING)
+        elif fmt.has_header and options["header"] is None:
+            self.stdout.write(f"The first line is read as column names: {first_line} (--no-header imports it as a "
+                              f"secret).")
+        header = first if fmt.has_header else None
         mapping = self._mapping(event, header, options)
 
         def print_error(error):
@@ -80,6 +89,8 @@ class Command(BaseCommand):
 
         result = import_file(event, f, fmt, mapping, on_error=print_error, keep_errors=0,
                              dry_run=options["dry_run"], filename=options["file"])
+        for warning in result.warnings:
+            self.stderr.write(f"Warning: {warning}", style_func=self.style.WARNING)
         if result.error_count:
             self.stderr.write(self.style.ERROR(
                 f"{result.error_count} error(s) in {result.lines} line(s); nothing was imported."))
@@ -92,9 +103,7 @@ class Command(BaseCommand):
     @staticmethod
     def _mapping(event, header, options):
         """The columns and fixed values the options choose; what they leave open is guessed from the header."""
-        mapping = guess_mapping(header)
-        if not event.has_subevents:
-            mapping.subevent = None  # a "date" column means something else here, as in the backend's import
+        mapping = guess_mapping(header, event.has_subevents)
         if options["secret_column"]:
             mapping.secret = column_index(options["secret_column"], header)
         resolver = Resolver(event)
