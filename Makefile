@@ -11,7 +11,7 @@ LOCALE_DIR := pretix_secrets_import/locale
 # Compiled translations: built from the .po files (not kept in git), as pretix-plugin-build does for a package.
 MO_FILES := $(patsubst %.po,%.mo,$(wildcard $(LOCALE_DIR)/*/LC_MESSAGES/django.po))
 
-.PHONY: demo install install-dev browser test test-pg screenshots lint migrations-check messages compilemessages clean \
+.PHONY: demo demo-schema install install-dev browser test test-pg screenshots lint migrations-check messages compilemessages clean \
 	bench bench-pg load fuzz crash dist check-dist
 
 # $(call pip_install,ARGS): `pip install ARGS` into $(VENV), by uv where it works: it installs pretix' ~150 packages
@@ -48,11 +48,23 @@ $(DEV_CONFIG): demo/pretix.cfg.in Makefile
 	@mkdir -p data
 	@sed -e 's|@PORT@|$(PORT)|g' -e 's|@DATA@|$(CURDIR)/data|g' demo/pretix.cfg.in > $@
 
+# demo/schema.sql: the demo database as the migrations of the pinned pretix leave it (see demo/schema.py). Renew it
+# after changing constraints.txt; tests/test_demo_schema.py says when it is out of date.
+demo-schema: $(VENV)/.installed
+	@rm -rf data/schema && mkdir -p data/schema
+	@sed -e 's|@PORT@|$(PORT)|g' -e 's|@DATA@|$(CURDIR)/data/schema|g' demo/pretix.cfg.in > data/schema/pretix.cfg
+	@PRETIX_CONFIG_FILE=data/schema/pretix.cfg PYTHONPATH=demo DJANGO_SETTINGS_MODULE=demo_settings \
+		$(PY) -m pretix migrate --noinput -v 0
+	@$(PY) demo/schema.py dump data/schema/db.sqlite3
+	@rm -rf data/schema
+	@echo "demo/schema.sql written"
+
 # One short line per stage; migrate has checked the project already, so runserver skips the checks.
 demo: $(VENV)/.installed $(MO_FILES)
 	@rm -f $(DEV_CONFIG)
 	@$(MAKE) --no-print-directory $(DEV_CONFIG)
 	@echo "migrating the database in data/ …"
+	@$(PY) demo/schema.py restore data/db.sqlite3
 	@$(DEMO_ENV) $(PY) -m pretix migrate --noinput -v 0
 	@$(DEMO_ENV) PORT=$(PORT) $(PY) demo/setup_demo.py
 	@echo "serving at http://127.0.0.1:$(PORT)/bigevents/sampleconf/ (Ctrl-C stops the server) …"
