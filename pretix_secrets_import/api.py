@@ -1,3 +1,5 @@
+from urllib.parse import urlencode
+
 from django import forms
 from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
@@ -14,7 +16,7 @@ from rest_framework.response import Response
 from pretix.api.pagination import Pagination, TotalOrderingFilter
 from pretix.helpers import OF_SELF
 
-from . import alerts, pool
+from . import alerts, feed, gate, pool
 from .apps import enabled_for
 from .models import ImportedSecret
 from .rules import ALREADY_IMPORTED, DB_ID_MAX
@@ -210,6 +212,7 @@ class ImportedSecretViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         serializer.save()
+        gate.marked_used(self.request.event, [serializer.instance])
         self._log(serializer.instance, "pretix_secrets_import.secret.added", serializer.instance.as_row())
         alerts.pool_grew(self.request.event, {pool.Group.of(serializer.instance)})
 
@@ -221,6 +224,7 @@ class ImportedSecretViewSet(viewsets.ModelViewSet):
 
     def perform_update(self, serializer):
         serializer.save()
+        gate.marked_used(self.request.event, [serializer.instance])
         self._log(serializer.instance, "pretix_secrets_import.secret.changed", serializer.instance.as_row())
         alerts.pool_grew(self.request.event, {pool.Group.of(serializer.instance)})  # it may have moved to another group
 
@@ -258,6 +262,19 @@ class ImportedSecretViewSet(viewsets.ModelViewSet):
         page = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response([row.as_dict() for row in page])
 
+    @action(detail=False, methods=["GET"])
+    def gate_feed(self, request, *args, **kwargs):
+        """Every pool secret with its gate state, or (``?cursor=``) the ones whose state changed since; see feed.py."""
+        try:
+            page = feed.read(request.event, request.query_params)
+        except feed.FeedError as e:
+            raise ValidationError({e.field: [str(e)]})
+        next_url = None
+        if page["next_params"]:
+            next_url = request.build_absolute_uri(request.path) + "?" + urlencode(page["next_params"])
+        return Response({"count": page["count"], "next": next_url, "previous": None, "results": page["results"],
+                         "cursor": page["cursor"]})
+
     @action(detail=False, methods=["POST"])
     @transaction.atomic()
     def bulk_create(self, request, *args, **kwargs):
@@ -266,6 +283,7 @@ class ImportedSecretViewSet(viewsets.ModelViewSet):
         )
         serializer.is_valid(raise_exception=True)
         serializer.save()
+        gate.marked_used(request.event, serializer.instance)
         self._log(request.event, "pretix_secrets_import.secrets.bulk_added", {"count": len(serializer.instance)})
         alerts.pool_grew(request.event, {pool.Group.of(secret) for secret in serializer.instance})
         return Response(serializer.data, status=status.HTTP_201_CREATED)

@@ -37,6 +37,7 @@ class PluginApp(PluginConfig):
         plugin_disabled(event)
 
     def ready(self):
-        from . import safeguards, signals  # NOQA
+        from . import feed, safeguards, signals  # NOQA
 
         safeguards.install()
+        feed.allow_for_offline_scanners()

@@ -1,10 +1,13 @@
+from collections import OrderedDict
+
+from django import forms
 from django.utils.translation import gettext_lazy as _, pgettext_lazy
 
 from pretix.base.exporter import ListExporter
-from pretix.base.models import Order, OrderPosition
+from pretix.base.models import ItemVariation, Order, OrderPosition
 from pretix.helpers.names import build_name
 
-from .models import ImportedSecret
+from .models import GateState, ImportedSecret
 
 # Pool secrets per database round trip: keeps memory flat for pools of a million secrets, and the list of secrets
 # looked up among the tickets well below the query parameter limits (PostgreSQL 65535, SQLite 32766 since 3.32).
@@ -115,3 +118,105 @@ class ImportedSecretExporter(ListExporter):
             build_name(position.attendee_name_parts, fallback_scheme=name_scheme) or "",
             ticket_status(position),
         ])
+
+
+class GateListExporter(ListExporter):
+    """A list of pool secrets for an access-control system, from their gate states (``gate.py``)."""
+    category = pgettext_lazy("export_category", "Order data")
+    repeatable_read = False
+
+    @classmethod
+    def get_required_event_permission(cls):
+        return "event.orders:read"
+
+    def states(self, form_data) -> list:
+        raise NotImplementedError
+
+    def header(self) -> list:
+        raise NotImplementedError
+
+    def row(self, state, names) -> list:
+        raise NotImplementedError
+
+    def iterate_list(self, form_data):
+        yield self.header()
+        rows = GateState.objects.filter(event=self.event, state__in=self.states(form_data)).select_related("secret")
+        yield self.ProgressSetTotal(total=rows.count())
+        names = self._names()
+        last_id = 0
+        while True:
+            chunk = list(rows.filter(secret_id__gt=last_id).order_by("secret_id")[:CHUNK_SIZE])
+            for state in chunk:
+                yield self.row(state, names)
+            if len(chunk) < CHUNK_SIZE:
+                break
+            last_id = chunk[-1].secret_id
+
+    def _names(self) -> dict:
+        items = {i.pk: str(i) for i in self.event.items.all()}
+        variations = {v.pk: str(v) for v in ItemVariation.objects.filter(item__event=self.event)}
+        dates = {s.pk: self._date(s) for s in self.event.subevents.all()} if self.event.has_subevents else {}
+        return {"item": items, "variation": variations, "subevent": dates}
+
+    def _date(self, subevent):
+        return "{} - {}".format(subevent.name, subevent.date_from.astimezone(self.timezone).strftime("%Y-%m-%d %H:%M"))
+
+    def ticket(self, state, names) -> list:
+        ticket = [state.order_code or "", state.positionid or "", names["item"].get(state.item_id, ""),
+                  names["variation"].get(state.variation_id, "")]
+        if self.event.has_subevents:
+            ticket.append(names["subevent"].get(state.subevent_id, ""))
+        return ticket
+
+    def ticket_header(self) -> list:
+        header = [_("Order code"), _("Position ID"), _("Product"), _("Variation")]
+        return header + [pgettext_lazy("subevent", "Date")] if self.event.has_subevents else header
+
+    def changed(self, state) -> str:
+        return state.changed.astimezone(self.timezone).isoformat(timespec="seconds")
+
+
+class AdmittedSecretsExporter(GateListExporter):
+    identifier = "imported_secrets_gate_admitted"
+    verbose_name = _("Gate list: admitted secrets")
+    description = _("The imported ticket secrets that admit: on a ticket of a paid order (and, if you choose, of an "
+                    "order awaiting payment or approval). For an access-control system; schedule it to send it "
+                    "regularly.")
+
+    @property
+    def additional_form_fields(self):
+        return OrderedDict([("include_pending", forms.BooleanField(
+            label=_("Include tickets of orders awaiting payment or approval"), required=False,
+        ))])
+
+    def get_filename(self):
+        return f"{self.event.slug}_gate_admitted"
+
+    def states(self, form_data):
+        return [GateState.VALID, GateState.PENDING] if form_data.get("include_pending") else [GateState.VALID]
+
+    def header(self):
+        return [pgettext_lazy("ticket_secret", "Secret"), _("State"), *self.ticket_header(), _("Since")]
+
+    def row(self, state, names):
+        return [state.secret.secret, state.state, *self.ticket(state, names), self.changed(state)]
+
+
+class RefusedSecretsExporter(GateListExporter):
+    identifier = "imported_secrets_gate_refused"
+    verbose_name = _("Gate list: refused secrets")
+    description = _("The imported ticket secrets that must not admit any more, with the reason (canceled, expired, "
+                    "denied, replaced, deleted) and when. For an access-control system; schedule it to send it "
+                    "regularly.")
+
+    def get_filename(self):
+        return f"{self.event.slug}_gate_refused"
+
+    def states(self, form_data):
+        return [GateState.VOID]
+
+    def header(self):
+        return [pgettext_lazy("ticket_secret", "Secret"), _("Reason"), _("Since"), *self.ticket_header()]
+
+    def row(self, state, names):
+        return [state.secret.secret, state.reason, self.changed(state), *self.ticket(state, names)]

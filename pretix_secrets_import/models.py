@@ -253,3 +253,42 @@ class ImportRun(models.Model):
         if moved:
             self.state = target
         return bool(moved)
+
+
+class GateState(models.Model):
+    """
+    What a gate must know of a pool secret that has left the "unsold" state: whether it admits (``valid``), may
+    admit soon (``pending``), was given out elsewhere (``reserved``) or must be refused (``void``), why and since
+    when, and the ticket it is or was on. A secret without this row was never on a ticket nor marked used: it is
+    ``unsold``, or ``reserved`` while marked used (``gate.py`` derives and writes the rows).
+
+    ``tx`` orders the changes for the gate feed: the ID of the transaction that wrote the row (PostgreSQL), or a
+    counter that writers bump in turn (SQLite, whose writers never overlap). The feed's cursor relies on it.
+    """
+    UNSOLD, RESERVED, PENDING, VALID, VOID = "unsold", "reserved", "pending", "valid", "void"
+    STATES = (UNSOLD, RESERVED, PENDING, VALID, VOID)
+
+    secret = models.OneToOneField(ImportedSecret, primary_key=True, on_delete=models.CASCADE, related_name="gate")
+    event = models.ForeignKey("pretixbase.Event", on_delete=models.CASCADE, related_name="+",
+                              db_index=False)  # the indexes below start with it
+    state = models.CharField(max_length=8)
+    reason = models.CharField(max_length=16)
+    changed = models.DateTimeField()
+    # The ticket the secret is or was on, as plain values: they stay when the order is deleted or changes.
+    order_code = models.CharField(max_length=16, null=True)
+    positionid = models.PositiveIntegerField(null=True)
+    item_id = models.BigIntegerField(null=True)
+    variation_id = models.BigIntegerField(null=True)
+    subevent_id = models.BigIntegerField(null=True)
+    tx = models.BigIntegerField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["event", "tx", "secret"], name="gatestate_feed_idx"),
+            models.Index(fields=["event", "order_code"], name="gatestate_order_idx"),
+        ]
+
+
+class FeedClock(models.Model):
+    """SQLite only: one row; each transaction that writes gate states takes its next value (``GateState.tx``)."""
+    value = models.BigIntegerField(default=0)

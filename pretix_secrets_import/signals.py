@@ -1,3 +1,4 @@
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
@@ -6,21 +7,25 @@ from django.utils.translation import gettext_lazy as _, ngettext
 from django_scopes import scopes_disabled
 from rest_framework import serializers
 
+from pretix.api.signals import register_webhook_events
+from pretix.api.webhooks import ParametrizedWebhookEvent
 from pretix.base.logentrytypes import EventLogEntryType, log_entry_types
-from pretix.base.models import Event, Event_SettingsStore
+from pretix.base.models import Event, Event_SettingsStore, LogEntry, Order
 from pretix.base.settings import settings_hierarkey
 from pretix.base.signals import (
     api_event_settings_fields, event_copy_data, event_live_issues,
-    order_import_columns, quota_availability, register_data_exporters,
-    register_notification_types, register_ticket_secret_generators,
-    validate_cart, validate_event_settings,
+    order_gracefully_delete, order_import_columns, quota_availability,
+    register_data_exporters, register_notification_types,
+    register_ticket_secret_generators, validate_cart, validate_event_settings,
 )
 from pretix.control.signals import (
     event_dashboard_widgets, html_page_start, nav_event, nav_event_settings,
 )
 
-from . import alerts, pool, switch_warnings
-from .exporters import ImportedSecretExporter
+from . import alerts, gate, pool, switch_warnings
+from .exporters import (
+    AdmittedSecretsExporter, ImportedSecretExporter, RefusedSecretsExporter,
+)
 from .generator import (
     WHEN_EMPTY_CHOICES, WHEN_EMPTY_REFUSE, ImportedSecretGenerator,
     cap_quota_availability, check_cart, generator_switched, uses_pool,
@@ -45,6 +50,16 @@ def register_generator(sender, **kwargs):
 @receiver(register_data_exporters, dispatch_uid="secrets_import_exporter")
 def register_exporter(sender, **kwargs):
     return ImportedSecretExporter
+
+
+@receiver(register_data_exporters, dispatch_uid="secrets_import_gate_admitted_exporter")
+def register_admitted_exporter(sender, **kwargs):
+    return AdmittedSecretsExporter
+
+
+@receiver(register_data_exporters, dispatch_uid="secrets_import_gate_refused_exporter")
+def register_refused_exporter(sender, **kwargs):
+    return RefusedSecretsExporter
 
 
 @receiver(nav_event_settings, dispatch_uid="secrets_import_nav_settings")
@@ -154,6 +169,42 @@ def switch_warning(sender, **kwargs):
     return switch_warnings.page_warning(sender)
 
 
+@receiver(post_save, sender=LogEntry, dispatch_uid="secrets_import_order_logged")
+def order_logged(sender, instance, created, **kwargs):
+    """Every change pretix makes to an order is logged on it: derive its secrets' gate states (gate.py)."""
+    if (created and instance.event_id and not instance.action_type.startswith("pretix_secrets_import.")
+            and instance.content_type_id == ContentType.objects.get_for_model(Order).pk):
+        gate.order_logged(instance.event_id, instance.object_id, instance.action_type)
+
+
+@receiver(order_gracefully_delete, dispatch_uid="secrets_import_order_deleted")
+def order_deleting(sender, order, **kwargs):
+    gate.order_deleted(sender, order)
+
+
+class GateChangedWebhookEvent(ParametrizedWebhookEvent):
+    """pretix' payload of an order webhook, and the feed cursor to poll with to get the change."""
+
+    def build_payload(self, logentry):
+        return {
+            "notification_id": logentry.pk,
+            "organizer": logentry.organizer.slug,
+            "event": logentry.event.slug,
+            "code": logentry.parsed_data.get("code"),
+            "action": logentry.action_type,
+            "cursor": logentry.parsed_data.get("cursor"),
+        }
+
+
+@receiver(register_webhook_events, dispatch_uid="secrets_import_webhook_events")
+def webhook_events(sender, **kwargs):
+    return GateChangedWebhookEvent(
+        gate.CHANGED_ACTION, _("Imported ticket secrets changed their gate state"),
+        _("Sent once per order whenever one of its imported secrets becomes valid, pending or void (or moves to "
+          "another ticket); poll the gate feed with the cursor given to read the changes."),
+    )
+
+
 @receiver(post_delete, sender=Event, dispatch_uid="secrets_import_drop_counts")
 def drop_counts(sender, instance, **kwargs):
     # PoolCount has no foreign key to the event: deleting the event's secrets adds rows to it until the very end.
@@ -239,6 +290,20 @@ class GeneratorSwitchedAwayLogEntryType(UnusedLeftLogEntryType):
         generator = logentry.event.ticket_secret_generators.get(data.get("generator"))
         return super().display(logentry, {**data, "generator": generator.verbose_name if generator else
                                           data.get("generator")})
+
+
+@log_entry_types.new(
+    gate.CHANGED_ACTION,
+    _("The gate states of imported ticket secrets of this order changed."),
+)
+class GateChangedLogEntryType(EventLogEntryType):
+    def display(self, logentry, data):
+        changes = data.get("changes") or 0
+        return ngettext(
+            "The gate state of {changes} imported ticket secret of this order changed (gate feed cursor {cursor}).",
+            "The gate state of {changes} imported ticket secrets of this order changed (gate feed cursor {cursor}).",
+            changes,
+        ).format(changes=changes, cursor=data.get("cursor"))
 
 
 @log_entry_types.new(

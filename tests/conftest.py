@@ -150,3 +150,9 @@ def token_client(team):
 def pytest_report_header(config):
     from django.conf import settings
     return f"database: {settings.DATABASES['default']['ENGINE']} {settings.DATABASES['default']['NAME']}"
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """``with committed():`` runs what the transactions inside leave for after their commit, as a real commit would."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)

@@ -487,8 +487,8 @@ def test_every_pool_writer_is_listed():
     writers = set()
     for path in package.rglob("*.py"):
         module = ".".join(path.relative_to(package).with_suffix("").parts)
-        if module in ("pool", "models") or module.startswith("migrations"):
-            continue  # the primitives themselves
+        if module in ("pool", "models", "gate") or module.startswith("migrations"):
+            continue  # the primitives themselves; gate.py stores gate states, not secrets
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             for child in ast.iter_child_nodes(node):

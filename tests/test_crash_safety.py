@@ -41,6 +41,7 @@ BULK_SIZE = 500
 ORDERS_PER_RUN = 5
 SECRETS = "pretix_secrets_import_importedsecret"
 COUNTS = "pretix_secrets_import_poolcount"
+GATES = "pretix_secrets_import_gatestate"
 
 # Runs in the killed process: pretix' real settings, DRF's APIClient in-process (no web server to start). In "pause"
 # mode every secret the generator hands out is followed by a pause inside the order's transaction, so that a kill
@@ -220,9 +221,10 @@ def log_count(event, action_type):
 # --- file import -----------------------------------------------------------------------------------------------------
 
 def empty_pool():
-    # TRUNCATE, not DELETE: the next round then measures the rows it writes by the table's size. The counters go too.
-    # A lock left behind would make it wait: fail instead (one implicit transaction, so the SET ends with it).
-    query(f"SET lock_timeout = '10s'; TRUNCATE {SECRETS}, {COUNTS}; RESET lock_timeout")
+    # TRUNCATE, not DELETE: the next round then measures the rows it writes by the table's size. The counters and the
+    # gate states (which reference the secrets) go too. A lock left behind would make it wait: fail instead (one
+    # implicit transaction, so the SET ends with it).
+    query(f"SET lock_timeout = '10s'; TRUNCATE {SECRETS}, {GATES}, {COUNTS}; RESET lock_timeout")
 
 
 def pool_count(event):

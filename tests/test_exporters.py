@@ -2,6 +2,7 @@
 import csv
 import io
 from datetime import datetime, timezone
+from types import SimpleNamespace
 
 import openpyxl
 import pytest
@@ -17,6 +18,8 @@ from pretix_secrets_import.exporters import ImportedSecretExporter
 from pretix_secrets_import.models import ImportedSecret
 
 from .helpers import add_secret, make_team, token_client_for
+from .test_gate import place, post
+from .test_generator import use_generator
 
 pytestmark = pytest.mark.django_db
 
@@ -304,3 +307,44 @@ def test_run_through_the_export_api(token_client, event, item, monkeypatch):
     rows = list(csv.reader(io.StringIO(b"".join(resp.streaming_content).decode())))
     assert rows[1][:2] == ["api-export", "Yes"]
     assert rows[1][5] == position.order.code
+
+
+# --- gate lists -----------------------------------------------------------------------------------------------------
+
+
+def render_gate_list(exporter_class, event, fmt="default", **form_data):
+    with scope(organizer=event.organizer):
+        exporter = exporter_class(event=Event.objects.get(pk=event.pk), organizer=event.organizer)
+        filename, content_type, data = exporter.render({"_format": fmt, **form_data})
+    if fmt == "xlsx":
+        sheet = openpyxl.load_workbook(io.BytesIO(data)).active
+        return filename, [[cell.value for cell in row] for row in sheet.iter_rows()]
+    return filename, list(csv.reader(io.StringIO(data.decode())))
+
+
+def test_gate_lists_admitted_and_refused(token_client, committed, event):
+    use_generator(event)
+    with scopes_disabled():
+        ticket = event.items.create(name="Ticket", default_price=0, admission=True)
+        event.quotas.create(name="All", size=None).items.add(ticket)
+    shop = SimpleNamespace(event=event, ticket=ticket)
+    for secret in ("=1+1", "PAID", "WAITS", "FREE"):
+        add_secret(event, secret)
+    canceled = place(token_client, shop, committed)
+    paid = place(token_client, shop, committed)
+    waits = place(token_client, shop, committed, status="n")
+    post(token_client, committed, event, canceled, "mark_canceled")
+
+    filename, rows = render_gate_list(exporters.AdmittedSecretsExporter, event)
+    assert filename == f"{event.slug}_gate_admitted.csv"
+    assert rows[0] == ["Secret", "State", "Order code", "Position ID", "Product", "Variation", "Since"]
+    assert [row[:6] for row in rows[1:]] == [["PAID", "valid", paid, "1", "Ticket", ""]]
+    _filename, rows = render_gate_list(exporters.AdmittedSecretsExporter, event, include_pending=True)
+    assert [(row[0], row[1], row[2]) for row in rows[1:]] == [("PAID", "valid", paid), ("WAITS", "pending", waits)]
+
+    filename, rows = render_gate_list(exporters.RefusedSecretsExporter, event)
+    assert filename == f"{event.slug}_gate_refused.csv"
+    assert rows[0] == ["Secret", "Reason", "Since", "Order code", "Position ID", "Product", "Variation"]
+    assert [(row[0], row[1], row[3]) for row in rows[1:]] == [("'=1+1", "canceled", canceled)]  # neutralised
+    _filename, rows = render_gate_list(exporters.RefusedSecretsExporter, event, fmt="xlsx")
+    assert rows[1][0] == "=1+1"

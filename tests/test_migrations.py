@@ -127,3 +127,28 @@ def test_migrating_back_before_the_counts_and_forward_again(event, item):
     assert stored_counts(event) == {(item.pk, None, None): (2, 1)}
     add_secret(event, "after")
     assert_counts_right(event)
+
+
+@pytest.mark.django_db(transaction=True)  # SQLite drops tables only outside a transaction
+def test_upgrading_derives_the_gate_states_of_the_secrets_used_so_far(event, item):
+    from pretix.base.models import Order
+
+    from pretix_secrets_import.models import GateState
+
+    from .helpers import add_ticket
+    add_secret(event, "FREE")
+    add_secret(event, "ELSEWHERE", used=True)
+    add_secret(event, "ON-TICKET", used=True)
+    add_secret(event, "CANCELED", used=True)
+    try:
+        call_command("migrate", APP, "0008", verbosity=0)  # as before the upgrade: no states
+        with scopes_disabled():
+            add_ticket(event, "ON-TICKET", item=item)
+            canceled = add_ticket(event, "CANCELED", item=item)
+            Order.objects.filter(pk=canceled.order_id).update(status=Order.STATUS_CANCELED)
+    finally:
+        call_command("migrate", APP, verbosity=0)  # runs outside django-scopes, as on an installation
+    with scopes_disabled():
+        states = {g.secret.secret: (g.state, g.reason) for g in GateState.objects.select_related("secret")}
+    assert states == {"ELSEWHERE": ("reserved", "marked_used"), "ON-TICKET": ("valid", "paid"),
+                      "CANCELED": ("void", "canceled")}

@@ -1,0 +1,267 @@
+"""
+The state of every pool secret as a gate needs it (``GateState``), derived from pretix' orders and kept current.
+
+pretix writes a log entry on the order for everything that happens to it: placed, paid, approved, denied, marked
+unpaid, canceled (also by canceling a date or the event), expired, reactivated, changed (product, date, a position
+canceled, a secret regenerated), split. Each such entry makes the order's secrets be derived again from the order
+as it is (``order_logged``): in the transaction that wrote the entry, so that the states commit with the change,
+and again after the commit. Deleting a test-mode order voids its secrets in the deleting transaction
+(``order_deleted``), since the positions are gone afterwards.
+
+Every write takes a transaction number (``current_tx``) that the gate feed (``feed.py``) orders changes by.
+"""
+import logging
+import threading
+from collections import Counter
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils.timezone import now
+from django_scopes import scopes_disabled
+
+from pretix.api.models import WebHookEventListener
+from pretix.base.models import Order, OrderPosition
+
+from .models import GateState, ImportedSecret
+
+UNSOLD, RESERVED, PENDING, VALID, VOID = GateState.STATES
+# Why a state changed; stable words that the feed, the webhooks and the exports give out.
+SOLD, PAID, UNPAID, REACTIVATED = "sold", "paid", "unpaid", "reactivated"
+CANCELED, EXPIRED, DENIED, REPLACED, DELETED = "canceled", "expired", "denied", "replaced", "deleted"
+CHANGED, SPLIT, MARKED_USED = "changed", "split", "marked_used"
+REASONS = (SOLD, PAID, UNPAID, REACTIVATED, CANCELED, EXPIRED, DENIED, REPLACED, DELETED, CHANGED, SPLIT, MARKED_USED)
+
+# The log entry this plugin writes on an order whose secrets changed state (the webhook's trigger).
+CHANGED_ACTION = "pretix_secrets_import.gate.changed"
+
+logger = logging.getLogger(__name__)
+_local = threading.local()
+
+
+def current_tx() -> int:
+    """The number of the writing transaction: every change it writes carries it (``GateState.tx``)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_current_xact_id()::text::bigint")
+        else:
+            # SQLite runs one writer at a time, so the counter's order is the order of the commits. The row may be
+            # missing after a flush of the tables (Django's transactional tests): then it starts again.
+            cursor.execute("INSERT INTO pretix_secrets_import_feedclock (id, value) VALUES (1, 1) "
+                           "ON CONFLICT (id) DO UPDATE SET value = value + 1 RETURNING value")
+        return cursor.fetchone()[0]
+
+
+def ticket_state(order_status, require_approval, canceled) -> tuple:
+    """The state of a secret on a ticket, and the reason it would have if it just got there."""
+    if order_status == Order.STATUS_CANCELED:
+        return VOID, DENIED if require_approval else CANCELED
+    if order_status == Order.STATUS_EXPIRED:
+        return VOID, EXPIRED
+    if canceled:
+        return VOID, CANCELED
+    return (VALID, PAID) if order_status == Order.STATUS_PAID else (PENDING, SOLD)
+
+
+def reason_for(old: GateState, state, reason, ticket) -> str:
+    """Why ``old`` becomes ``state`` (``reason``: what ``ticket_state`` said), or ``None`` if nothing changed."""
+    if old is None:
+        return reason
+    if old.state == state:
+        moved = {key: value for key, value in ticket.items() if getattr(old, key) != value}
+        if not moved:
+            return None
+        if old.order_code is None:
+            return old.reason  # the sale's order was stored: the same change, now with its ticket
+        return SPLIT if "order_code" in moved else CHANGED
+    if old.state == VOID and state in (PENDING, VALID):
+        return PAID if old.reason == EXPIRED and state == VALID else REACTIVATED
+    if old.state == VALID and state == PENDING:
+        return UNPAID
+    if old.state == PENDING and state == VALID:
+        return PAID
+    return reason
+
+
+@scopes_disabled()
+def sync_orders(event_id, order_ids, status_only=False):
+    """
+    Derive the states of the secrets on the tickets of orders ``order_ids`` of event ``event_id``; write changes.
+    ``status_only``: only the orders' status changed, no secret left a ticket (``LOGGED_AFTER_THE_CHANGE``).
+    """
+    positions = {p["secret"]: p for p in OrderPosition.all.filter(order_id__in=list(order_ids)).values(*TICKET_FIELDS)}
+    pool = ImportedSecret.of_event(event_id).filter(secret__in=list(positions)).select_related("gate")
+    known, wanted = {}, {}
+    for row in pool.only("pk", "secret", *(f"gate__{f.name}" for f in GateState._meta.concrete_fields)):
+        gate = getattr(row, "gate", None)
+        if gate is not None:
+            known[row.pk] = gate
+        p = positions[row.secret]
+        wanted[row.pk] = (*ticket_state(p["order__status"], p["order__require_approval"], p["canceled"]), _ticket(p))
+    codes = {p["order__code"] for p in positions.values()}
+    # Secrets that were on these orders' tickets and are no more: moved to another order by a split (that order's
+    # own log entry brings them up to date), or replaced by a new secret.
+    gone = {s.secret_id: s for s in GateState.objects.filter(event_id=event_id, order_code__in=codes)
+            .exclude(state=VOID).exclude(secret_id__in=list(wanted)).select_related("secret")} \
+        if codes and not status_only else {}
+    if gone:
+        moved = set(OrderPosition.all.filter(order__event_id=event_id,
+                                             secret__in=[s.secret.secret for s in gone.values()])
+                    .values_list("secret", flat=True))
+        for pk, state in gone.items():
+            if state.secret.secret not in moved:
+                known[pk] = state
+                wanted[pk] = (VOID, REPLACED, _as_ticket(state))
+    return write(event_id, known, wanted)
+
+
+def order_deleted(event, order):
+    """pretix is about to delete the test-mode ``order``: its pool secrets are void from now on."""
+    with scopes_disabled():
+        positions = list(OrderPosition.all.filter(order=order).values(*TICKET_FIELDS))
+        rows = dict(ImportedSecret.of_event(event).filter(secret__in=[p["secret"] for p in positions])
+                    .values_list("secret", "pk"))
+        known = {s.secret_id: s for s in GateState.objects.filter(secret_id__in=list(rows.values()))}
+        write(event.pk, known, {rows[p["secret"]]: (VOID, DELETED, _ticket(p))
+                                for p in positions if p["secret"] in rows})
+
+
+def marked_used(event, secrets):
+    """``secrets`` were stored as used through the API, on no ticket: given out elsewhere."""
+    write(event.pk, {}, {secret.pk: (RESERVED, MARKED_USED, {
+        "order_code": None, "positionid": None, "item_id": secret.item_id, "variation_id": secret.variation_id,
+        "subevent_id": secret.subevent_id,
+    }) for secret in secrets if secret.used})
+
+
+TICKET_FIELDS = ("secret", "positionid", "item_id", "variation_id", "subevent_id", "canceled", "order__code",
+                 "order__status", "order__require_approval")
+
+
+def _ticket(position) -> dict:
+    return {"order_code": position["order__code"], "positionid": position["positionid"],
+            "item_id": position["item_id"], "variation_id": position["variation_id"],
+            "subevent_id": position["subevent_id"]}
+
+
+def _as_ticket(state: GateState) -> dict:
+    return {key: getattr(state, key) for key in ("order_code", "positionid", "item_id", "variation_id", "subevent_id")}
+
+
+def write(event_id, known, wanted) -> dict:
+    """
+    Store ``wanted`` (secret ID: state, reason, ticket) where it differs from ``known`` (secret ID: ``GateState``),
+    and log one entry per order whose secrets changed. Returns the number of changes per order code.
+    """
+    changes = [(pk, known.get(pk), state, reason_for(known.get(pk), state, reason, ticket), ticket)
+               for pk, (state, reason, ticket) in wanted.items()]
+    changes = [change for change in changes if change[3] is not None]
+    if not changes:
+        return {}
+    per_order = Counter(ticket["order_code"] for *_rest, ticket in changes)
+    # the states, their transaction number and the webhook's log entry together (inside a transaction: its own)
+    with transaction.atomic(savepoint=False):
+        tx, when, new, updated = current_tx(), now(), [], []
+        for pk, old, state, why, ticket in changes:
+            row = GateState(secret_id=pk, event_id=event_id, state=state, reason=why, changed=when, tx=tx, **ticket)
+            (new if old is None else updated).append(row)
+        GateState.objects.bulk_create(new)
+        GateState.objects.bulk_update(updated, ["state", "reason", "changed", "tx", *TICKET_COLUMNS])
+        codes = [code for code in per_order if code]
+        if codes and _webhook_listens(event_id):
+            for order in Order.objects.filter(event_id=event_id, code__in=codes):
+                order.log_action(CHANGED_ACTION, data={"code": order.code, "cursor": str(tx),
+                                                       "changes": per_order[order.code]})
+    return dict(per_order)
+
+
+def _webhook_listens(event_id) -> bool:
+    """
+    Whether an enabled webhook of the organizer subscribes to gate changes of the event. The log entry that
+    pretix' webhooks are sent for is only written then: it costs a write and pretix' webhook lookup per order.
+    """
+    return WebHookEventListener.objects.filter(
+        Q(webhook__all_events=True) | Q(webhook__limit_events__pk=event_id),
+        action_type=CHANGED_ACTION, webhook__enabled=True, webhook__organizer__events__pk=event_id,
+    ).exists()
+
+
+TICKET_COLUMNS = ("order_code", "positionid", "item_id", "variation_id", "subevent_id")
+
+
+# Log entries on an order that never change its tickets or their secrets (a status change is logged on its own).
+UNRELATED_ACTIONS = tuple(f"pretix.event.order.{kind}" for kind in (
+    "email.", "invoice.", "payment.", "refund.", "comment", "contact.", "checkin_text", "checkin_attention",
+    "consent", "custom_followup_at", "data_sync.", "cancellationrequest.",
+))
+
+
+# Written by pretix after the order's status has changed and been saved (pretix 2026.8; tests/test_gate.py covers
+# each): deriving the secrets then sees the final state, no second look after the commit is needed.
+LOGGED_AFTER_THE_CHANGE = frozenset(f"pretix.event.order.{kind}" for kind in (
+    "placed", "placed.require_approval", "paid", "canceled", "expired", "approved", "denied", "reactivated",
+))
+
+
+_events_with_pool = set()
+
+
+def has_pool(event_id) -> bool:
+    """
+    Whether the event has (or had) pool secrets. Remembered once true: its secrets on tickets stay tracked when the
+    pool is emptied later, and an event without a pool costs one indexed lookup per logged order change.
+    """
+    if event_id not in _events_with_pool and ImportedSecret.of_event(event_id).exists():
+        _events_with_pool.add(event_id)
+    return event_id in _events_with_pool
+
+
+def order_logged(event_id, order_id, action_type):
+    """
+    pretix logged something on an order: derive the order's secrets right away, inside pretix' transaction, so that
+    the new states commit with the change; and, unless the entry is one that pretix writes once the change is
+    complete, again after the commit: pretix logs some changes before it makes them (an order change logs each
+    operation, then regenerates secrets and cancels positions).
+    """
+    if action_type.startswith(UNRELATED_ACTIONS) or not has_pool(event_id):
+        return
+    final = action_type in LOGGED_AFTER_THE_CHANGE
+    if transaction.get_connection().in_atomic_block:
+        try:
+            with transaction.atomic():  # a savepoint: a failure here must not break pretix' transaction
+                sync_orders(event_id, [order_id], status_only=final)
+            if final:
+                return
+        except Exception:
+            logger.exception("Gate states of order %s could not be derived in its transaction", order_id)
+    elif final:
+        sync_orders(event_id, [order_id], status_only=True)  # logged after a committed change: read it now
+        return
+    schedule_order(event_id, order_id)
+
+
+def schedule_order(event_id, order_id):
+    """
+    Derive the secrets of order ``order_id`` of event ``event_id`` again once the transaction has committed, once per
+    order however many entries the transaction wrote.
+    """
+    pending = getattr(_local, "pending", None)
+    registered = [func for _sids, func, *_rest in transaction.get_connection().run_on_commit]
+    if pending is None or pending.done or pending not in registered:
+        pending = _local.pending = _PendingOrders()
+        pending.orders.add((event_id, order_id))
+        # Outside a transaction, on_commit runs it right away: so the order goes in first. A failure here must not
+        # fail the committed change.
+        transaction.on_commit(pending, robust=True)
+    else:
+        pending.orders.add((event_id, order_id))
+
+
+class _PendingOrders:
+    def __init__(self):
+        self.orders = set()
+        self.done = False
+
+    def __call__(self):
+        self.done = True
+        for event_id in {event_id for event_id, _order_id in self.orders}:
+            sync_orders(event_id, {order_id for e, order_id in self.orders if e == event_id})
