@@ -36,12 +36,12 @@ SIZES = {
     "full": dict(
         alloc_rounds=10, alloc_batch=25, pool_small=1_000, pool_big=1_000_000, list_reps=10, bulk_reps=5,
         bulk_n=500, import_lines=1_000_000, import_reps=2, sales_rounds=3, sales_per_client=15, sales_clients=8,
-        series_dates=500, series_products=40,
+        series_dates=500, series_products=40, cancel_orders=10_000,
     ),
     "smoke": dict(
         alloc_rounds=2, alloc_batch=3, pool_small=100, pool_big=1_000, list_reps=2, bulk_reps=1,
         bulk_n=50, import_lines=2_000, import_reps=1, sales_rounds=1, sales_per_client=2, sales_clients=8,
-        series_dates=20, series_products=5,
+        series_dates=20, series_products=5, cancel_orders=30,
     ),
 }
 
@@ -64,6 +64,11 @@ TARGETS = {
 for _name in ("api page 1", "api last page", "backend page 1", "backend last page", "backend search",
               "backend search exact", "api secret filter"):
     TARGETS["list " + _name] = ("s/request", "pool 1k", "pool 1M", "B/A time", "<=", 3.0)
+# pretix' "cancel event" action for a date with sold tickets, for an event with and one without the pool
+TARGETS["cancel-date"] = ("s", "without the plugin", "pool secrets on the tickets", "B/A time", "<=", 1.10)
+# the gate feed: a poll without changes, and a page of the full sync, on a pool of 1M against one of 1k
+TARGETS["feed poll"] = ("s/request", "pool 1k", "pool 1M", "B/A time", "<=", 1.5)
+TARGETS["feed full sync page"] = ("s/request", "pool 1k: page 1", "pool 1M: a page at 90 %", "B/A time", "<=", 1.5)
 # context without a target: a page in the middle costs its OFFSET with page numbers
 TARGETS["list api middle page"] = ("s/request", "pool 1k", "pool 1M", "B/A time", None, None)
 
@@ -350,6 +355,139 @@ class Bench:
                 a_times=times[self.small.slug], b_times=times[self.big.slug],
             ), labels=self.pool_labels())
 
+    def fill_gate_states(self, event):
+        """A third of the pool on tickets: a gate state row each, written with raw SQL like the pool."""
+        from django.db import connection
+        from django.utils.timezone import now
+
+        from pretix_secrets_import.models import GateState, ImportedSecret
+        ts = GateState._meta.get_field("changed").get_db_prep_save(now(), connection)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {GateState._meta.db_table} (secret_id, event_id, state, reason, changed, order_code, "
+                f"positionid, tx) SELECT id, event_id, 'valid', 'paid', %s, 'ABCDE', 1, 1 "
+                f"FROM {ImportedSecret._meta.db_table} WHERE event_id = %s AND id %% 3 = 0", [ts, event.pk])
+            if connection.vendor == "postgresql" and not os.environ.get("BENCH_NO_ANALYZE"):
+                cursor.execute(f"ANALYZE {GateState._meta.db_table}")
+
+    def bench_feed(self):
+        """The gate feed: a poll that finds no change, and a full sync page deep in the pool."""
+        from django_scopes import scopes_disabled
+
+        from pretix_secrets_import.models import ImportedSecret
+        if not hasattr(self, "big"):  # --only feed
+            self.fill_scale_pools()
+        for ev in (self.small, self.big):
+            self.fill_gate_states(ev)
+        api = self.api_client()
+        urls = {}
+        for ev in (self.small, self.big):
+            base = f"/api/v1/organizers/{ORGA}/events/{ev.slug}/imported_secrets/gate_feed/"
+            cursor = api.get(base).json()["cursor"]
+            with scopes_disabled():
+                pool = ImportedSecret.objects.filter(event=ev).order_by("id")
+                deep = pool.values_list("id", flat=True)[int(pool.count() * 0.9)]
+            urls[ev.slug] = {
+                "feed poll": f"{base}?cursor={cursor}",
+                "feed full sync page": base if ev is self.small else f"{base}?after={deep}&horizon={cursor}",
+            }
+        for sid in ("feed poll", "feed full sync page"):
+            times = {self.small.slug: [], self.big.slug: []}
+            for ev in (self.small, self.big):  # warm-up, and the poll finds nothing
+                r = api.get(urls[ev.slug][sid])
+                if r.status_code != 200 or (sid == "feed poll" and r.json()["results"]):
+                    raise RuntimeError(f"GET {urls[ev.slug][sid]}: {r.status_code} {r.content[:300]!r}")
+            for _r, pair in interleaved(self.p["list_reps"], self.small, self.big):
+                for ev in pair:
+                    t = time.perf_counter()
+                    api.get(urls[ev.slug][sid])
+                    times[ev.slug].append(time.perf_counter() - t)
+            a, b = median(times[self.small.slug]), median(times[self.big.slug])
+            self.add(sid, a, b, b / a, dict(urls={k: v[sid] for k, v in urls.items()},
+                                            a_times=times[self.small.slug], b_times=times[self.big.slug]),
+                     labels=None if sid != "feed poll" else self.pool_labels())
+
+    def sold_date(self, event, prefix, orders, pool):
+        """A new date of ``event`` with ``orders`` paid orders of one ticket each, written in bulk."""
+        from django.utils.timezone import now
+
+        from pretix.base.models import Order, OrderPosition, SubEvent
+
+        from pretix_secrets_import.models import GateState, ImportedSecret
+        date = SubEvent.objects.create(event=event, name=prefix, active=True,
+                                       date_from=datetime(2031, 1, 1, tzinfo=timezone.utc))
+        channel = self.organizer.sales_channels.get(identifier="web")
+        created = Order.objects.bulk_create([Order(
+            event=event, organizer=event.organizer, code=f"{prefix}{i:06d}", status=Order.STATUS_PAID,
+            email="buyer@example.org",
+            datetime=now(), expires=now() + timedelta(days=1), total=0, sales_channel=channel, locale="en",
+        ) for i in range(orders)])
+        secrets = [f"{prefix}-{i:08d}" for i in range(orders)]
+        OrderPosition.objects.bulk_create([OrderPosition(
+            order=order, organizer=event.organizer, item=event.bench_item, subevent=date, price=0, tax_rate=0,
+            tax_value=0, positionid=1, secret=secret, pseudonymization_id=f"{secret}-P",
+        ) for order, secret in zip(created, secrets)])
+        if pool:
+            rows = ImportedSecret.objects.bulk_create([ImportedSecret(
+                event=event, organizer=event.organizer, secret=secret, used=True, used_at=now(),
+            ) for secret in secrets])
+            GateState.objects.bulk_create([GateState(
+                secret=row, event=event, state="valid", reason="paid", changed=now(), order_code=order.code,
+                positionid=1, item_id=event.bench_item.pk, subevent_id=date.pk, tx=1,
+            ) for row, order in zip(rows, created)])
+        return date
+
+    def bench_cancel_date(self):
+        """pretix' "cancel event" action for one date of a series: every order canceled, one by one."""
+        from django.db import connection
+
+        from pretix.base.models import Order
+        from pretix.base.services.cancelevent import cancel_event
+
+        from pretix_secrets_import.models import GateState
+        orders = self.p["cancel_orders"]
+        plain = self.make_event("cancel-plain", "random")
+        plain.has_subevents = True
+        plain.plugins = "pretix.plugins.banktransfer"
+        plain.save()
+        pool = self.make_event("cancel-pool", "imported_secrets")
+        pool.has_subevents = True
+        pool.save()
+        times, queries = {plain.slug: [], pool.slug: []}, {plain.slug: 0, pool.slug: 0}
+        # Two rounds, each side first once: pretix' cancellation slows down as the orders table grows.
+        for round_no, pair in interleaved(2, plain, pool):
+            for event in pair:
+                prefix = ("P" if event is plain else "Q") + str(round_no)
+                date = self.sold_date(event, prefix, orders, pool=event is pool)
+                counted = []
+
+                def count(execute, sql, params, many, context):
+                    counted.append(1)
+                    return execute(sql, params, many, context)
+
+                with connection.execute_wrapper(count):
+                    t = time.perf_counter()
+                    cancel_event.apply(kwargs=dict(
+                        event=event.pk, subevent=date.pk, auto_refund=False, keep_fee_fixed="0.00",
+                        keep_fee_per_ticket="0.00", keep_fee_percentage="0.00", keep_fees=[], send=False,
+                        send_subject={}, send_message={}, user=None,
+                    ))
+                    times[event.slug].append(time.perf_counter() - t)
+                queries[event.slug] += len(counted)
+                canceled = Order.objects.filter(event=event, all_positions__subevent=date,
+                                                status=Order.STATUS_CANCELED).distinct().count()
+                if canceled != orders:
+                    raise RuntimeError(f"{event.slug}: {canceled} of {orders} orders canceled")
+                log(f"cancel {orders} orders of {event.slug}: {times[event.slug][-1]:.1f} s, {len(counted)} queries")
+        void = GateState.objects.filter(event=pool, state="void", reason="canceled").count()
+        if void != 2 * orders:
+            raise RuntimeError(f"{void} of {2 * orders} pool secrets void after the cancellations")
+        a, b = sum(times[plain.slug]), sum(times[pool.slug])
+        self.add("cancel-date", a, b, b / a, dict(
+            orders_per_round=orders, rounds=2, times=times, queries=queries,
+            extra_queries_per_order=(queries[pool.slug] - queries[plain.slug]) / (2 * orders),
+        ))
+
     def bench_bulk(self):
         event = self.make_event("bulk", "imported_secrets")
         client = self.api_client()
@@ -589,7 +727,7 @@ def main():
     parser.add_argument("--size", choices=tuple(SIZES), default=os.environ.get("BENCH_SIZE") or "full")
     parser.add_argument("--strict", action="store_true", help="exit with status 2 if a target is missed")
     parser.add_argument("--only", help="comma-separated scenarios: alloc,scale,list,bulk,import,duplicates,sales,"
-                                       "sellable")
+                                       "sellable,feed,cancel")
     parser.add_argument("--keep", action="store_true", help="keep the data directory (and database)")
     args = parser.parse_args()
     started = time.time()
@@ -627,7 +765,8 @@ def main():
             steps = [("alloc", bench.bench_alloc), ("scale", bench.bench_alloc_scale), ("list", bench.bench_list),
                      ("bulk", bench.bench_bulk), ("sales", bench.bench_sales), ("import", lambda: bench.bench_import(
                          config)), ("duplicates", bench.bench_duplicates),
-                     ("sellable", bench.bench_sellable)]
+                     ("sellable", bench.bench_sellable), ("feed", bench.bench_feed),
+                     ("cancel", bench.bench_cancel_date)]
             for name, step in steps:
                 if only and name not in only:
                     continue
