@@ -36,7 +36,7 @@ SIZES = {
     "full": dict(
         alloc_rounds=10, alloc_batch=25, pool_small=1_000, pool_big=1_000_000, list_reps=10, bulk_reps=5,
         bulk_n=500, import_lines=1_000_000, import_reps=2, sales_rounds=3, sales_per_client=15, sales_clients=8,
-        series_dates=500, series_products=40, cancel_orders=10_000,
+        series_dates=500, series_products=40, cancel_orders=1_000,
     ),
     "smoke": dict(
         alloc_rounds=2, alloc_batch=3, pool_small=100, pool_big=1_000, list_reps=2, bulk_reps=1,
