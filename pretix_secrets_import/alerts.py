@@ -3,8 +3,6 @@ Running-low alerts: one notification when a sale leaves a product (variation, da
 fewer fitting unused secrets than the event's threshold (``sellable``), and the list of such products on the event
 dashboard.
 """
-import threading
-
 from django.db import IntegrityError, transaction
 from django.template.loader import get_template
 from django.urls import reverse
@@ -17,6 +15,7 @@ from pretix.base.models import Event, Item, ItemVariation, SubEvent
 from pretix.base.notifications import Notification, NotificationType
 from pretix.helpers.urls import mainreverse_absolute
 
+from . import after_commit
 from .models import PoolAlert
 from .pool import Group, summary
 from .sellable import (
@@ -29,22 +28,11 @@ THRESHOLD_MAX = 10000
 # The dashboard lists this many of the products with the fewest secrets left.
 DASHBOARD_LINES = 10
 
-_local = threading.local()
 
-
-class _PendingChecks:
-    """The restriction groups that lost unused secrets in the current transaction; checked once after it commits."""
-
-    def __init__(self):
-        self.groups = set()
-        self.done = False
-
-    def __call__(self):
-        self.done = True
-        with scopes_disabled():
-            events = Event.objects.select_related("organizer").in_bulk({event_id for event_id, _group in self.groups})
-            for event_id, event in events.items():
-                check_groups(event, {group for e, group in self.groups if e == event_id})
+def _check_after_commit(groups_by_event):
+    with scopes_disabled():
+        for event_id, event in Event.objects.select_related("organizer").in_bulk(groups_by_event).items():
+            check_groups(event, groups_by_event[event_id])
 
 
 def schedule_check(event, group: Group):
@@ -59,13 +47,7 @@ def schedule_check(event, group: Group):
     """
     if not event.settings.secrets_import_low_threshold:
         return
-    pending = getattr(_local, "pending", None)
-    registered = [func for _sids, func, *_rest in transaction.get_connection().run_on_commit]
-    # Like pretix' own order checks: a rolled back transaction dropped its callback, so start afresh.
-    if pending is None or pending.done or pending not in registered:
-        pending = _local.pending = _PendingChecks()
-        transaction.on_commit(pending, robust=True)  # a failing alert must not fail the committed sale
-    pending.groups.add((event.pk, group))
+    after_commit.collect("alert_checks", _check_after_commit, event.pk, group)
 
 
 def _one(values):

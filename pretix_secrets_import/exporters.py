@@ -18,6 +18,13 @@ ORDER_STATUS_LABELS = dict(Order.STATUS_CHOICE)
 USED_WITHOUT_TICKET = _("used, no ticket")
 
 
+def date_label(subevent, tz) -> str:
+    """An event series date in a list: its name and start, e.g. ``Day 1 - 2030-01-01 11:00``."""
+    if subevent is None:
+        return ""
+    return "{} - {}".format(subevent.name, subevent.date_from.astimezone(tz).strftime("%Y-%m-%d %H:%M"))
+
+
 def ticket_status(position):
     if position.canceled or position.order.status == Order.STATUS_CANCELED:
         return ORDER_STATUS_LABELS[Order.STATUS_CANCELED]
@@ -42,9 +49,7 @@ class ImportedSecretExporter(ListExporter):
         return f"{self.event.slug}_imported_secrets"
 
     def _date(self, subevent):
-        if subevent is None:
-            return ""
-        return "{} - {}".format(subevent.name, subevent.date_from.astimezone(self.timezone).strftime("%Y-%m-%d %H:%M"))
+        return date_label(subevent, self.timezone)
 
     def iterate_list(self, form_data):
         yield self._dated([
@@ -155,11 +160,9 @@ class GateListExporter(ListExporter):
     def _names(self) -> dict:
         items = {i.pk: str(i) for i in self.event.items.all()}
         variations = {v.pk: str(v) for v in ItemVariation.objects.filter(item__event=self.event)}
-        dates = {s.pk: self._date(s) for s in self.event.subevents.all()} if self.event.has_subevents else {}
+        dates = {s.pk: date_label(s, self.timezone) for s in self.event.subevents.all()} \
+            if self.event.has_subevents else {}
         return {"item": items, "variation": variations, "subevent": dates}
-
-    def _date(self, subevent):
-        return "{} - {}".format(subevent.name, subevent.date_from.astimezone(self.timezone).strftime("%Y-%m-%d %H:%M"))
 
     def ticket(self, state, names) -> list:
         ticket = [state.order_code or "", state.positionid or "", names["item"].get(state.item_id, ""),

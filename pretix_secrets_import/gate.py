@@ -11,7 +11,6 @@ and again after the commit. Deleting a test-mode order voids its secrets in the 
 Every write takes a transaction number (``current_tx``) that the gate feed (``feed.py``) orders changes by.
 """
 import logging
-import threading
 from collections import Counter
 
 from django.db import connection, transaction
@@ -22,6 +21,7 @@ from django_scopes import scopes_disabled
 from pretix.api.models import WebHookEventListener
 from pretix.base.models import Order, OrderPosition
 
+from . import after_commit
 from .models import GateState, ImportedSecret
 
 UNSOLD, RESERVED, PENDING, VALID, VOID = GateState.STATES
@@ -35,7 +35,6 @@ REASONS = (SOLD, PAID, UNPAID, REACTIVATED, CANCELED, EXPIRED, DENIED, REPLACED,
 CHANGED_ACTION = "pretix_secrets_import.gate.changed"
 
 logger = logging.getLogger(__name__)
-_local = threading.local()
 
 
 def current_tx() -> int:
@@ -244,24 +243,9 @@ def schedule_order(event_id, order_id):
     Derive the secrets of order ``order_id`` of event ``event_id`` again once the transaction has committed, once per
     order however many entries the transaction wrote.
     """
-    pending = getattr(_local, "pending", None)
-    registered = [func for _sids, func, *_rest in transaction.get_connection().run_on_commit]
-    if pending is None or pending.done or pending not in registered:
-        pending = _local.pending = _PendingOrders()
-        pending.orders.add((event_id, order_id))
-        # Outside a transaction, on_commit runs it right away: so the order goes in first. A failure here must not
-        # fail the committed change.
-        transaction.on_commit(pending, robust=True)
-    else:
-        pending.orders.add((event_id, order_id))
+    after_commit.collect("gate_orders", _sync_after_commit, event_id, order_id)
 
 
-class _PendingOrders:
-    def __init__(self):
-        self.orders = set()
-        self.done = False
-
-    def __call__(self):
-        self.done = True
-        for event_id in {event_id for event_id, _order_id in self.orders}:
-            sync_orders(event_id, {order_id for e, order_id in self.orders if e == event_id})
+def _sync_after_commit(orders_by_event):
+    for event_id, order_ids in orders_by_event.items():
+        sync_orders(event_id, order_ids)
