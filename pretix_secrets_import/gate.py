@@ -12,14 +12,14 @@ Every write takes a transaction number (``current_tx``) that the gate feed (``fe
 """
 import logging
 from collections import Counter
+from typing import NamedTuple, Optional
 
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils.timezone import now
 from django_scopes import scopes_disabled
 
-from pretix.api.models import WebHookEventListener
-from pretix.base.models import Order, OrderPosition
+from pretix.api.models import WebHook, WebHookEventListener
+from pretix.base.models import Event, Order, OrderPosition
 
 from . import after_commit
 from .models import GateState, ImportedSecret
@@ -87,16 +87,17 @@ def sync_orders(event_id, order_ids, status_only=False):
     Derive the states of the secrets on the tickets of orders ``order_ids`` of event ``event_id``; write changes.
     ``status_only``: only the orders' status changed, no secret left a ticket (``LOGGED_AFTER_THE_CHANGE``).
     """
-    positions = {p["secret"]: p for p in OrderPosition.all.filter(order_id__in=list(order_ids)).values(*TICKET_FIELDS)}
-    pool = ImportedSecret.of_event(event_id).filter(secret__in=list(positions)).select_related("gate")
-    known, wanted = {}, {}
-    for row in pool.only("pk", "secret", *(f"gate__{f.name}" for f in GateState._meta.concrete_fields)):
-        gate = getattr(row, "gate", None)
-        if gate is not None:
-            known[row.pk] = gate
-        p = positions[row.secret]
-        wanted[row.pk] = (*ticket_state(p["order__status"], p["order__require_approval"], p["canceled"]), _ticket(p))
-    codes = {p["order__code"] for p in positions.values()}
+    known, wanted, codes = {}, {}, set()
+    for row in _tickets(event_id, order_ids):
+        position, secret_id, gate = row[:9], row[9], row[10:]
+        codes.add(position[6])
+        if secret_id is None:
+            continue
+        if gate[0] is not None:
+            known[secret_id] = Known(*gate)
+        p = dict(zip(TICKET_FIELDS, position))
+        wanted[secret_id] = (*ticket_state(p["order__status"], p["order__require_approval"], p["canceled"]),
+                             _ticket(p))
     # Secrets that were on these orders' tickets and are no more: moved to another order by a split (that order's
     # own log entry brings them up to date), or replaced by a new secret.
     gone = {s.secret_id: s for s in GateState.objects.filter(event_id=event_id, order_code__in=codes)
@@ -111,6 +112,48 @@ def sync_orders(event_id, order_ids, status_only=False):
                 known[pk] = state
                 wanted[pk] = (VOID, REPLACED, _as_ticket(state))
     return write(event_id, known, wanted)
+
+
+class Known(NamedTuple):
+    """The stored state of a secret as ``reason_for`` compares it (the fields of ``GateState`` it reads)."""
+    state: str
+    reason: str
+    order_code: Optional[str]
+    positionid: Optional[int]
+    item_id: Optional[int]
+    variation_id: Optional[int]
+    subevent_id: Optional[int]
+
+
+def _tickets(event_id, order_ids) -> list:
+    """
+    Every position of the orders (canceled ones too), with its pool secret's ID and stored state where it has them.
+    Raw SQL in one statement: this runs for every logged order change, and the ORM's compiling cost more than the
+    query (BENCHMARKS.md, cancel-date).
+    """
+    order_ids = list(order_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(_TICKETS_SQL.format(ids=", ".join(["%s"] * len(order_ids))), [event_id, *order_ids])
+        return cursor.fetchall()
+
+
+def _tables():
+    return dict(position=OrderPosition._meta.db_table, order=Order._meta.db_table, event=Event._meta.db_table,
+                pool=ImportedSecret._meta.db_table, gate=GateState._meta.db_table,
+                webhook=WebHook._meta.db_table, listener=WebHookEventListener._meta.db_table,
+                limit=WebHook.limit_events.through._meta.db_table)
+
+
+_TICKETS_SQL = """
+    SELECT p.secret, p.positionid, p.item_id, p.variation_id, p.subevent_id, p.canceled, o.code, o.status,
+           o.require_approval, s.id, g.state, g.reason, g.order_code, g.positionid, g.item_id, g.variation_id,
+           g.subevent_id
+    FROM {position} p
+    JOIN {order} o ON o.id = p.order_id
+    LEFT JOIN {pool} s ON s.event_id = %s AND s.secret = p.secret
+    LEFT JOIN {gate} g ON g.secret_id = s.id
+    WHERE p.order_id IN ({{ids}})
+""".format(**_tables())
 
 
 def order_deleted(event, order):
@@ -148,8 +191,8 @@ def _as_ticket(state: GateState) -> dict:
 
 def write(event_id, known, wanted) -> dict:
     """
-    Store ``wanted`` (secret ID: state, reason, ticket) where it differs from ``known`` (secret ID: ``GateState``),
-    and log one entry per order whose secrets changed. Returns the number of changes per order code.
+    Store ``wanted`` (secret ID: state, reason, ticket) where it differs from ``known`` (secret ID: a ``GateState``
+    or ``Known``), and log one entry per order whose secrets changed. Returns the number of changes per order code.
     """
     changes = [(pk, known.get(pk), state, reason_for(known.get(pk), state, reason, ticket), ticket)
                for pk, (state, reason, ticket) in wanted.items()]
@@ -157,34 +200,62 @@ def write(event_id, known, wanted) -> dict:
     if not changes:
         return {}
     per_order = Counter(ticket["order_code"] for *_rest, ticket in changes)
+    when = connection.ops.adapt_datetimefield_value(now())
     # the states, their transaction number and the webhook's log entry together (inside a transaction: its own)
-    with transaction.atomic(savepoint=False):
-        tx, when, new, updated = current_tx(), now(), [], []
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            tx, tx_sql = None, "pg_current_xact_id()::text::bigint"  # saves a statement per write
+        else:
+            tx, tx_sql = current_tx(), "%s"
+        new, updated = [], []
         for pk, old, state, why, ticket in changes:
-            row = GateState(secret_id=pk, event_id=event_id, state=state, reason=why, changed=when, tx=tx, **ticket)
-            (new if old is None else updated).append(row)
-        GateState.objects.bulk_create(new)
-        GateState.objects.bulk_update(updated, ["state", "reason", "changed", "tx", *TICKET_COLUMNS])
+            values = [state, why, when, *([] if tx is None else [tx]), *(ticket[c] for c in TICKET_COLUMNS), pk]
+            (new if old is None else updated).append([*values, event_id] if old is None else values)
+        if new:
+            cursor.executemany(_INSERT_SQL.format(tx=tx_sql), new)
+        if updated:
+            cursor.executemany(_UPDATE_SQL.format(tx=tx_sql), updated)
         codes = [code for code in per_order if code]
-        if codes and _webhook_listens(event_id):
+        if codes and _webhook_listens(cursor, event_id):
+            cursor_value = str(tx or current_tx())
             for order in Order.objects.filter(event_id=event_id, code__in=codes):
-                order.log_action(CHANGED_ACTION, data={"code": order.code, "cursor": str(tx),
+                order.log_action(CHANGED_ACTION, data={"code": order.code, "cursor": cursor_value,
                                                        "changes": per_order[order.code]})
     return dict(per_order)
 
 
-def _webhook_listens(event_id) -> bool:
+TICKET_COLUMNS = ("order_code", "positionid", "item_id", "variation_id", "subevent_id")
+
+# Raw SQL: Django's bulk_update builds a CASE expression per field and row, which cost more than the statement.
+_INSERT_SQL = """
+    INSERT INTO {gate} (state, reason, changed, tx, order_code, positionid, item_id, variation_id, subevent_id,
+                        secret_id, event_id)
+    VALUES (%s, %s, %s, {{tx}}, %s, %s, %s, %s, %s, %s, %s)
+""".format(**_tables())
+_UPDATE_SQL = """
+    UPDATE {gate} SET state = %s, reason = %s, changed = %s, tx = {{tx}}, order_code = %s, positionid = %s,
+                      item_id = %s, variation_id = %s, subevent_id = %s
+    WHERE secret_id = %s
+""".format(**_tables())
+
+
+def _webhook_listens(cursor, event_id) -> bool:
     """
     Whether an enabled webhook of the organizer subscribes to gate changes of the event. The log entry that
     pretix' webhooks are sent for is only written then: it costs a write and pretix' webhook lookup per order.
     """
-    return WebHookEventListener.objects.filter(
-        Q(webhook__all_events=True) | Q(webhook__limit_events__pk=event_id),
-        action_type=CHANGED_ACTION, webhook__enabled=True, webhook__organizer__events__pk=event_id,
-    ).exists()
+    cursor.execute(_LISTENS_SQL, [event_id, CHANGED_ACTION, event_id])
+    return cursor.fetchone() is not None
 
 
-TICKET_COLUMNS = ("order_code", "positionid", "item_id", "variation_id", "subevent_id")
+_LISTENS_SQL = """
+    SELECT 1 FROM {listener} l
+    JOIN {webhook} w ON w.id = l.webhook_id
+    JOIN {event} e ON e.organizer_id = w.organizer_id AND e.id = %s
+    WHERE l.action_type = %s AND w.enabled
+      AND (w.all_events OR EXISTS (SELECT 1 FROM {limit} le WHERE le.webhook_id = w.id AND le.event_id = %s))
+    LIMIT 1
+""".format(**_tables())
 
 
 # Log entries on an order that never change its tickets or their secrets (a status change is logged on its own).

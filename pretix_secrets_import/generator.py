@@ -200,9 +200,9 @@ class ImportedSecretGenerator(BaseTicketSecretGenerator):
                 # through the unique (organizer, secret) index: by event alone it would read the event's whole pool
                 row = ImportedSecret.objects.filter(
                     organizer_id=self.event.organizer_id, event=self.event, secret=current_secret,
-                ).first()
+                ).values_list("item_id", "variation_id", "subevent_id")[:1]
             # A secret from elsewhere (random, or set explicitly) is kept; a pool secret while it still fits.
-            if row is None or fits(Group.of(row), ticket_group(item, variation, subevent)):
+            if not row or fits(Group(*row[0]), ticket_group(item, variation, subevent)):
                 return current_secret
 
         secret = allocate_secret(self.event, item, variation, subevent)
