@@ -87,9 +87,9 @@ def sync_orders(event_id, order_ids, status_only=False):
     Derive the states of the secrets on the tickets of orders ``order_ids`` of event ``event_id``; write changes.
     ``status_only``: only the orders' status changed, no secret left a ticket (``LOGGED_AFTER_THE_CHANGE``).
     """
-    known, wanted, codes = {}, {}, set()
+    known, wanted, codes, listens = {}, {}, set(), None
     for row in _tickets(event_id, order_ids):
-        position, secret_id, gate = row[:9], row[9], row[10:]
+        position, secret_id, gate, listens = row[:9], row[9], row[10:17], row[17]
         codes.add(position[6])
         if secret_id is None:
             continue
@@ -111,7 +111,7 @@ def sync_orders(event_id, order_ids, status_only=False):
             if state.secret.secret not in moved:
                 known[pk] = state
                 wanted[pk] = (VOID, REPLACED, _as_ticket(state))
-    return write(event_id, known, wanted)
+    return write(event_id, known, wanted, listens)
 
 
 class Known(NamedTuple):
@@ -127,13 +127,14 @@ class Known(NamedTuple):
 
 def _tickets(event_id, order_ids) -> list:
     """
-    Every position of the orders (canceled ones too), with its pool secret's ID and stored state where it has them.
-    Raw SQL in one statement: this runs for every logged order change, and the ORM's compiling cost more than the
-    query (BENCHMARKS.md, cancel-date).
+    Every position of the orders (canceled ones too), with its pool secret's ID and stored state where it has them,
+    and whether a webhook listens (``_webhook_listens``). Raw SQL in one statement: this runs for every logged order
+    change, and the ORM's compiling cost more than the query (BENCHMARKS.md, cancel-date).
     """
     order_ids = list(order_ids)
     with connection.cursor() as cursor:
-        cursor.execute(_TICKETS_SQL.format(ids=", ".join(["%s"] * len(order_ids))), [event_id, *order_ids])
+        cursor.execute(_TICKETS_SQL.format(ids=", ".join(["%s"] * len(order_ids))),
+                       [*_listens_params(event_id), event_id, *order_ids])
         return cursor.fetchall()
 
 
@@ -147,13 +148,13 @@ def _tables():
 _TICKETS_SQL = """
     SELECT p.secret, p.positionid, p.item_id, p.variation_id, p.subevent_id, p.canceled, o.code, o.status,
            o.require_approval, s.id, g.state, g.reason, g.order_code, g.positionid, g.item_id, g.variation_id,
-           g.subevent_id
+           g.subevent_id, EXISTS ({listens}) AS listens
     FROM {position} p
     JOIN {order} o ON o.id = p.order_id
     LEFT JOIN {pool} s ON s.event_id = %s AND s.secret = p.secret
     LEFT JOIN {gate} g ON g.secret_id = s.id
     WHERE p.order_id IN ({{ids}})
-""".format(**_tables())
+"""  # completed below _LISTENS_SQL
 
 
 def order_deleted(event, order):
@@ -189,10 +190,11 @@ def _as_ticket(state: GateState) -> dict:
     return {key: getattr(state, key) for key in ("order_code", "positionid", "item_id", "variation_id", "subevent_id")}
 
 
-def write(event_id, known, wanted) -> dict:
+def write(event_id, known, wanted, listens=None) -> dict:
     """
     Store ``wanted`` (secret ID: state, reason, ticket) where it differs from ``known`` (secret ID: a ``GateState``
-    or ``Known``), and log one entry per order whose secrets changed. Returns the number of changes per order code.
+    or ``Known``), and log one entry per order whose secrets changed if a webhook listens (``listens``, looked up
+    if ``None``). Returns the number of changes per order code.
     """
     changes = [(pk, known.get(pk), state, reason_for(known.get(pk), state, reason, ticket), ticket)
                for pk, (state, reason, ticket) in wanted.items()]
@@ -209,14 +211,20 @@ def write(event_id, known, wanted) -> dict:
             tx, tx_sql = current_tx(), "%s"
         new, updated = [], []
         for pk, old, state, why, ticket in changes:
-            values = [state, why, when, *([] if tx is None else [tx]), *(ticket[c] for c in TICKET_COLUMNS), pk]
-            (new if old is None else updated).append([*values, event_id] if old is None else values)
-        if new:
-            cursor.executemany(_INSERT_SQL.format(tx=tx_sql), new)
-        if updated:
-            cursor.executemany(_UPDATE_SQL.format(tx=tx_sql), updated)
+            if old is None:
+                new.append([state, why, when, *([] if tx is None else [tx]), *(ticket[c] for c in TICKET_COLUMNS),
+                            pk, event_id])
+            else:
+                updated.append([pk, state, why, *(ticket[c] for c in TICKET_COLUMNS)])
+        # one statement per order however many tickets it has (in chunks within SQLite's limit of parameters)
+        for rows in _chunks(new):
+            cursor.execute(_INSERT_SQL.format(rows=", ".join([_INSERT_ROW.format(tx=tx_sql)] * len(rows))),
+                           [value for row in rows for value in row])
+        for rows in _chunks(updated):
+            cursor.execute(_UPDATE_SQL.format(tx=tx_sql, rows=", ".join([_UPDATE_ROW] * len(rows))),
+                           [when, *([] if tx is None else [tx]), *(value for row in rows for value in row)])
         codes = [code for code in per_order if code]
-        if codes and _webhook_listens(cursor, event_id):
+        if codes and (_webhook_listens(cursor, event_id) if listens is None else listens):
             cursor_value = str(tx or current_tx())
             for order in Order.objects.filter(event_id=event_id, code__in=codes):
                 order.log_action(CHANGED_ACTION, data={"code": order.code, "cursor": cursor_value,
@@ -230,13 +238,21 @@ TICKET_COLUMNS = ("order_code", "positionid", "item_id", "variation_id", "subeve
 _INSERT_SQL = """
     INSERT INTO {gate} (state, reason, changed, tx, order_code, positionid, item_id, variation_id, subevent_id,
                         secret_id, event_id)
-    VALUES (%s, %s, %s, {{tx}}, %s, %s, %s, %s, %s, %s, %s)
+    VALUES {{rows}}
 """.format(**_tables())
+_INSERT_ROW = "(%s, %s, %s, {tx}, %s, %s, %s, %s, %s, %s, %s)"
+# VALUES names its columns column1, column2, ... on both databases; the casts type the NULLs for PostgreSQL.
 _UPDATE_SQL = """
-    UPDATE {gate} SET state = %s, reason = %s, changed = %s, tx = {{tx}}, order_code = %s, positionid = %s,
-                      item_id = %s, variation_id = %s, subevent_id = %s
-    WHERE secret_id = %s
+    UPDATE {gate} SET state = v.column2, reason = v.column3, changed = %s, tx = {{tx}}, order_code = v.column4,
+                      positionid = v.column5, item_id = v.column6, variation_id = v.column7, subevent_id = v.column8
+    FROM (VALUES {{rows}}) AS v
+    WHERE {gate}.secret_id = v.column1
 """.format(**_tables())
+_UPDATE_ROW = "(%s, %s, %s, %s, CAST(%s AS bigint), CAST(%s AS bigint), CAST(%s AS bigint), CAST(%s AS bigint))"
+
+
+def _chunks(rows, size=50):
+    return (rows[start:start + size] for start in range(0, len(rows), size))
 
 
 def _webhook_listens(cursor, event_id) -> bool:
@@ -244,8 +260,12 @@ def _webhook_listens(cursor, event_id) -> bool:
     Whether an enabled webhook of the organizer subscribes to gate changes of the event. The log entry that
     pretix' webhooks are sent for is only written then: it costs a write and pretix' webhook lookup per order.
     """
-    cursor.execute(_LISTENS_SQL, [event_id, CHANGED_ACTION, event_id])
-    return cursor.fetchone() is not None
+    cursor.execute(f"SELECT EXISTS ({_LISTENS_SQL})", _listens_params(event_id))
+    return bool(cursor.fetchone()[0])
+
+
+def _listens_params(event_id) -> list:
+    return [event_id, CHANGED_ACTION, event_id]
 
 
 _LISTENS_SQL = """
@@ -254,8 +274,8 @@ _LISTENS_SQL = """
     JOIN {event} e ON e.organizer_id = w.organizer_id AND e.id = %s
     WHERE l.action_type = %s AND w.enabled
       AND (w.all_events OR EXISTS (SELECT 1 FROM {limit} le WHERE le.webhook_id = w.id AND le.event_id = %s))
-    LIMIT 1
 """.format(**_tables())
+_TICKETS_SQL = _TICKETS_SQL.format(listens=_LISTENS_SQL, **_tables())
 
 
 # Log entries on an order that never change its tickets or their secrets (a status change is logged on its own).
