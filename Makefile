@@ -12,7 +12,7 @@ LOCALE_DIR := pretix_secrets_import/locale
 MO_FILES := $(patsubst %.po,%.mo,$(wildcard $(LOCALE_DIR)/*/LC_MESSAGES/django.po))
 
 .PHONY: demo demo-schema install install-dev browser test test-pg screenshots lint migrations-check messages compilemessages clean \
-	bench bench-pg load fuzz crash dist check-dist
+	bench bench-pg load fuzz crash dist check-dist gate-loop
 
 # $(call pip_install,ARGS): `pip install ARGS` into $(VENV), by uv where it works: it installs pretix' ~150 packages
 # several times faster than pip (bench/first_start.sh). The uv on PATH, else one that pip puts into $(VENV) (a few
@@ -86,6 +86,11 @@ test: $(VENV)/.installed-dev browser $(MO_FILES)
 
 test-pg: $(VENV)/.installed-dev browser $(MO_FILES)
 	PRETIX_CONFIG_FILE=$(PG_CONFIG) $(PY) -m pytest $(PYTEST_ARGS)
+
+# The whole gate loop on PostgreSQL (tests/test_gate_loop.py): sell, pay, cancel, regenerate and expire tickets, then
+# a table of pretix' order data beside the feed, the webhook deliveries to a local receiver and the gate lists.
+gate-loop: $(VENV)/.installed-dev $(MO_FILES)
+	PRETIX_CONFIG_FILE=$(PG_CONFIG) $(PY) -m pytest -s -q tests/test_gate_loop.py
 
 # Screenshots of the backend pages for README.md.
 screenshots: $(VENV)/.installed-dev browser $(MO_FILES)

@@ -76,6 +76,18 @@ def gate_list(exporter_class, event):
     return {row[0] for row in list(csv.reader(io.StringIO(data.decode())))[1:]}
 
 
+def report(feed, expected, admitted, refused, received):
+    """What ``make gate-loop`` shows (pytest -s): per secret, pretix' order data beside what the gate gets."""
+    hooks = {}
+    for payload in received:
+        hooks[payload["code"]] = hooks.get(payload["code"], 0) + 1
+    print("\nsecret  pretix   feed     reason       order   webhooks  gate list")
+    for entry in feed:
+        listed = "admitted" if entry["secret"] in admitted else "refused" if entry["secret"] in refused else "-"
+        print(f"{entry['secret']:<7} {expected[entry['secret']]:<8} {entry['state']:<8} {entry['reason'] or '-':<12} "
+              f"{entry['order'] or '-':<7} {hooks.get(entry['order'], 0):<9} {listed}")
+
+
 def test_sell_pay_cancel_regenerate_expire_and_the_gate_agrees(token_client, organizer, shop, committed, receiver):
     target, received = receiver
     with scopes_disabled():
@@ -110,9 +122,12 @@ def test_sell_pay_cancel_regenerate_expire_and_the_gate_agrees(token_client, org
     assert sorted(expected.values()) == sorted(
         ["valid", "valid", "valid", "void", "void", "void", "void", "unsold"])
     feed = token_client.get(url(event, suffix="gate_feed/")).data
+    admitted, refused = (gate_list(exporters.AdmittedSecretsExporter, event),
+                         gate_list(exporters.RefusedSecretsExporter, event))
+    report(feed["results"], expected, admitted, refused, received)
     assert {entry["secret"]: entry["state"] for entry in feed["results"]} == expected
-    assert gate_list(exporters.AdmittedSecretsExporter, event) == {s for s, st in expected.items() if st == "valid"}
-    assert gate_list(exporters.RefusedSecretsExporter, event) == {s for s, st in expected.items() if st == "void"}
+    assert admitted == {s for s, st in expected.items() if st == "valid"}
+    assert refused == {s for s, st in expected.items() if st == "void"}
 
     # every order whose secrets changed got webhooks, and each one's cursor leads to the order's changes
     with scopes_disabled():
