@@ -34,7 +34,7 @@ ORGA = "bench"
 
 SIZES = {
     "full": dict(
-        alloc_rounds=10, alloc_batch=25, pool_small=1_000, pool_big=1_000_000, list_reps=10, bulk_reps=5,
+        alloc_rounds=20, alloc_batch=25, pool_small=1_000, pool_big=1_000_000, list_reps=10, bulk_reps=5,
         bulk_n=500, import_lines=1_000_000, import_reps=2, sales_rounds=3, sales_per_client=15, sales_clients=8,
         series_dates=500, series_products=40, cancel_orders=10_000, cancel_rounds=1,
     ),
