@@ -8,7 +8,8 @@ as it is (``order_logged``): in the transaction that wrote the entry, so that th
 and again after the commit. Deleting a test-mode order voids its secrets in the deleting transaction
 (``order_deleted``), since the positions are gone afterwards.
 
-Every write takes a transaction number (``current_tx``) that the gate feed (``feed.py``) orders changes by.
+Every write carries the number of its transaction (``current_tx``), which the gate feed (``feed.py``) orders
+changes by.
 """
 import logging
 from collections import Counter
@@ -37,11 +38,15 @@ CHANGED_ACTION = "pretix_secrets_import.gate.changed"
 logger = logging.getLogger(__name__)
 
 
+# PostgreSQL's ID of the current transaction, as a number (also inside the statements that write the states)
+PG_TX = "pg_current_xact_id()::text::bigint"
+
+
 def current_tx() -> int:
     """The number of the writing transaction: every change it writes carries it (``GateState.tx``)."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("SELECT pg_current_xact_id()::text::bigint")
+            cursor.execute(f"SELECT {PG_TX}")
         else:
             # SQLite runs one writer at a time, so the counter's order is the order of the commits. The row may be
             # missing after a flush of the tables (Django's transactional tests): then it starts again.
@@ -206,7 +211,7 @@ def write(event_id, known, wanted, listens=None) -> dict:
     # the states, their transaction number and the webhook's log entry together (inside a transaction: its own)
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            tx, tx_sql = None, "pg_current_xact_id()::text::bigint"  # saves a statement per write
+            tx, tx_sql = None, PG_TX  # saves a statement per write
         else:
             tx, tx_sql = current_tx(), "%s"
         new, updated = [], []
