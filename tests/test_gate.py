@@ -268,3 +268,20 @@ def test_an_order_logged_outside_a_transaction_is_derived_at_once(token_client, 
         Order.objects.filter(code=code).update(status=Order.STATUS_PAID)
         order_of(shop.event, code).log_action("pretix.event.order.paid")  # no transaction: on_commit runs at once
     assert states(shop.event) == {"A": ("valid", "paid", code)}
+
+
+def test_writing_more_states_than_fit_one_statement(shop):
+    """``write`` sends rows in chunks (SQLite's limit of parameters): every row of every chunk lands, also NULLs."""
+    secrets = [add_secret(shop.event, f"MANY-{i:03d}") for i in range(120)]
+    ticket = {"order_code": None, "positionid": None, "item_id": None, "variation_id": None, "subevent_id": None}
+    with scopes_disabled():
+        gate.write(shop.event.pk, {}, {s.pk: (gate.RESERVED, gate.MARKED_USED, ticket) for s in secrets})
+        known = {g.secret_id: g for g in GateState.objects.filter(event=shop.event)}
+        sold = [{**ticket, "order_code": f"O{i % 7}", "positionid": i, "item_id": shop.ticket.pk}
+                for i in range(len(secrets))]
+        changed = gate.write(shop.event.pk, known, {s.pk: (gate.VALID, gate.PAID, t) for s, t in zip(secrets, sold)})
+        rows = {g.secret_id: g for g in GateState.objects.filter(event=shop.event)}
+    assert sum(changed.values()) == 120
+    assert [(rows[s.pk].state, rows[s.pk].positionid, rows[s.pk].item_id, rows[s.pk].variation_id)
+            for s in secrets] == [("valid", i, shop.ticket.pk, None) for i in range(120)]
+    assert len({rows[s.pk].tx for s in secrets}) == 1
