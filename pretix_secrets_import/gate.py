@@ -230,7 +230,7 @@ def write(event_id, known, wanted, listens=None) -> dict:
                            [when, *([] if tx is None else [tx]), *(value for row in rows for value in row)])
         codes = [code for code in per_order if code]
         if codes and (_webhook_listens(cursor, event_id) if listens is None else listens):
-            cursor_value = str(tx or current_tx())
+            cursor_value = str(current_tx() if tx is None else tx)
             for order in Order.objects.filter(event_id=event_id, code__in=codes):
                 order.log_action(CHANGED_ACTION, data={"code": order.code, "cursor": cursor_value,
                                                        "changes": per_order[order.code]})

@@ -198,9 +198,9 @@ class ImportedSecretGenerator(BaseTicketSecretGenerator):
         if current_secret and not force_invalidate:
             with scopes_disabled():
                 # through the unique (organizer, secret) index: by event alone it would read the event's whole pool
-                row = ImportedSecret.objects.filter(
+                row = list(ImportedSecret.objects.filter(
                     organizer_id=self.event.organizer_id, event=self.event, secret=current_secret,
-                ).values_list("item_id", "variation_id", "subevent_id")[:1]
+                ).values_list("item_id", "variation_id", "subevent_id")[:1])
             # A secret from elsewhere (random, or set explicitly) is kept; a pool secret while it still fits.
             if not row or fits(Group(*row[0]), ticket_group(item, variation, subevent)):
                 return current_secret
