@@ -115,6 +115,7 @@ def create_demo_data():
         dates.append(subevent)
     add_secrets(series, "DAY1", 5, subevent=dates[0])
     add_secrets(series, "SERIES", 5)
+    series.settings.set("secrets_import_symbology", "code128")  # its PDF tickets show Code 128 barcodes (README)
     # Only now that the pools are filled, as an organizer should (README): with an empty pool, sales stop.
     for event in (conf, series):
         event.settings.ticket_secret_generator = "imported_secrets"

@@ -37,7 +37,8 @@ class PluginApp(PluginConfig):
         plugin_disabled(event)
 
     def ready(self):
-        from . import feed, safeguards, signals  # NOQA
+        from . import barcodes, feed, safeguards, signals  # NOQA
 
         safeguards.install()
+        barcodes.install()
         feed.allow_for_offline_scanners()

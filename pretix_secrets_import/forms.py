@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _, pgettext_lazy
 from pretix.base.forms import SettingsForm
 from pretix.base.models import ItemVariation
 
+from . import barcodes
 from .alerts import THRESHOLD_MAX
 from .generator import WHEN_EMPTY_CHOICES
 from .importer import ENCODINGS, MAX_UPLOAD_SIZE, ColumnMapping, Source
@@ -35,6 +36,15 @@ class SecretsImportSettingsForm(SettingsForm):
         min_value=0,
         max_value=THRESHOLD_MAX,
     )
+    secrets_import_symbology = forms.ChoiceField(
+        label=_("Barcode on PDF tickets"),
+        help_text=_("The symbology that pretix' PDF tickets print the ticket secret in, on every ticket layout of "
+                    "this event: choose the one your gates scan. A secret the symbology cannot encode (for "
+                    "example a random secret that is not all digits for EAN-13) is printed as a QR code. Apple "
+                    "Wallet passes and the tickets that pretix' apps print themselves keep QR codes."),
+        choices=barcodes.CHOICES,
+        required=False,
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -45,6 +55,9 @@ class SecretsImportSettingsForm(SettingsForm):
 
     def clean_secrets_import_products(self):
         return [int(pk) for pk in self.cleaned_data["secrets_import_products"]]
+
+    def clean_secrets_import_symbology(self):
+        return self.cleaned_data["secrets_import_symbology"] or barcodes.QR
 
 
 def _restriction_choices(event):

@@ -1,5 +1,6 @@
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 from django.urls import resolve, reverse
@@ -11,6 +12,7 @@ from pretix.api.signals import register_webhook_events
 from pretix.api.webhooks import ParametrizedWebhookEvent
 from pretix.base.logentrytypes import EventLogEntryType, log_entry_types
 from pretix.base.models import Event, Event_SettingsStore, LogEntry, Order
+from pretix.base.services import tickets
 from pretix.base.settings import settings_hierarkey
 from pretix.base.signals import (
     api_event_settings_fields, event_copy_data, event_live_issues,
@@ -22,7 +24,7 @@ from pretix.control.signals import (
     event_dashboard_widgets, html_page_start, nav_event, nav_event_settings,
 )
 
-from . import alerts, gate, pool, switch_warnings
+from . import alerts, barcodes, gate, pool, switch_warnings
 from .exporters import (
     AdmittedSecretsExporter, ImportedSecretExporter, RefusedSecretsExporter,
 )
@@ -40,6 +42,8 @@ settings_hierarkey.add_default("secrets_import_products", "[]", list)
 settings_hierarkey.add_default("secrets_import_when_empty", WHEN_EMPTY_REFUSE, str)
 # Alert when a sale leaves a product (variation, date) with fewer fitting unused secrets than this; 0 means never.
 settings_hierarkey.add_default("secrets_import_low_threshold", "0", int)
+# The symbology the ticket PDFs print the secret in (barcodes.py); QR is pretix' own.
+settings_hierarkey.add_default(barcodes.SETTING, barcodes.QR, str)
 
 
 @receiver(register_ticket_secret_generators, dispatch_uid="secrets_import_generator")
@@ -177,6 +181,18 @@ def order_logged(sender, instance, created, **kwargs):
         gate.order_logged(instance.event_id, instance.object_id, instance.action_type)
 
 
+@receiver(post_save, sender=LogEntry, dispatch_uid="secrets_import_symbology_changed")
+def symbology_changed(sender, instance, created, **kwargs):
+    """
+    A changed symbology (settings page or settings API, both log it) makes pretix render the event's tickets anew:
+    it keeps PDFs it rendered before, as it does for its own ticket settings.
+    """
+    if (created and instance.action_type == "pretix.event.settings" and instance.event_id
+            and barcodes.SETTING in instance.parsed_data):
+        event_id = instance.event_id
+        transaction.on_commit(lambda: tickets.invalidate_cache.apply_async(kwargs={"event": event_id}))
+
+
 @receiver(order_gracefully_delete, dispatch_uid="secrets_import_order_deleted")
 def order_deleting(sender, order, **kwargs):
     gate.order_deleted(sender, order)
@@ -230,6 +246,7 @@ def api_settings_fields(sender, **kwargs):
         ),
         "secrets_import_when_empty": serializers.ChoiceField(choices=WHEN_EMPTY_CHOICES),
         "secrets_import_low_threshold": serializers.IntegerField(min_value=0, max_value=alerts.THRESHOLD_MAX),
+        barcodes.SETTING: serializers.ChoiceField(choices=list(barcodes.SYMBOLOGIES)),
     }
 
 

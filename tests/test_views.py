@@ -550,3 +550,16 @@ def test_pool_page_works_while_its_stylesheet_is_not_collected(backend_client, e
     assert resp.status_code == 200
     assert "pool.css" not in resp.content.decode()
     assert "run python -m pretix rebuild" in caplog.text
+
+
+def test_settings_page_sets_the_symbology(backend_client, event):
+    resp = backend_client.post(settings_url(event), {"secrets_import_when_empty": "refuse",
+                                                     "secrets_import_symbology": "code128"})
+    assert resp.status_code == 302
+    event.settings.flush()
+    assert event.settings.secrets_import_symbology == "code128"
+    page = backend_client.get(settings_url(event)).content.decode()
+    assert '<option value="code128" selected>' in page
+    resp = backend_client.post(settings_url(event), {"secrets_import_when_empty": "refuse",
+                                                     "secrets_import_symbology": "upc"})
+    assert resp.status_code == 200 and "secrets_import_symbology" in resp.content.decode()
