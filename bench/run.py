@@ -36,12 +36,12 @@ SIZES = {
     "full": dict(
         alloc_rounds=20, alloc_batch=25, pool_small=1_000, pool_big=1_000_000, list_reps=10, bulk_reps=5,
         bulk_n=500, import_lines=1_000_000, import_reps=2, sales_rounds=3, sales_per_client=15, sales_clients=8,
-        series_dates=500, series_products=40, cancel_orders=10_000, cancel_rounds=1,
+        series_dates=500, series_products=40, cancel_orders=10_000, cancel_rounds=1, pdf_rounds=10, pdf_batch=5,
     ),
     "smoke": dict(
         alloc_rounds=2, alloc_batch=3, pool_small=100, pool_big=1_000, list_reps=2, bulk_reps=1,
         bulk_n=50, import_lines=2_000, import_reps=1, sales_rounds=1, sales_per_client=2, sales_clients=8,
-        series_dates=20, series_products=5, cancel_orders=30, cancel_rounds=2,
+        series_dates=20, series_products=5, cancel_orders=30, cancel_rounds=2, pdf_rounds=2, pdf_batch=1,
     ),
 }
 
@@ -69,6 +69,8 @@ TARGETS["cancel-date"] = ("s", "without the plugin", "pool secrets on the ticket
 # the gate feed: a poll without changes, and a page of the full sync, on a pool of 1M against one of 1k
 TARGETS["feed poll"] = ("s/request", "pool 1k", "pool 1M", "B/A time", "<=", 1.5)
 TARGETS["feed full sync page"] = ("s/request", "small pool: page 1", "big pool: a page at 90 %", "B/A time", "<=", 1.5)
+# a ticket PDF through pretix' PDF output, with a Code 128 barcode drawn by the plugin against pretix' QR code
+TARGETS["pdf-linear"] = ("s/ticket", "QR (pretix)", "Code 128 (plugin)", "B/A time", "<=", 1.2)
 # context without a target: a page in the middle costs its OFFSET with page numbers
 TARGETS["list api middle page"] = ("s/request", "pool 1k", "pool 1M", "B/A time", None, None)
 
@@ -497,6 +499,38 @@ class Bench:
             extra_queries_per_order=(queries[pool.slug] - queries[plain.slug]) / (rounds * orders),
         ))
 
+    def bench_pdf(self):
+        """Rendering a ticket PDF (pretix' default layout) with the secret as pretix' QR code and as Code 128."""
+        from django_scopes import scope
+
+        from pretix.base.models import OrderPosition
+        from pretix.plugins.ticketoutputpdf.ticketoutput import PdfTicketOutput
+        client = self.api_client()
+        events = {}
+        for symbology in ("qr", "code128"):
+            event = self.make_event(f"pdf-{symbology}", "imported_secrets")
+            event.enable_plugin("pretix.plugins.ticketoutputpdf")
+            event.save()
+            event.settings.set("secrets_import_symbology", symbology)
+            # the same length on both sides, as long as a typical vendor's code
+            self.raw_insert(event, [f"PDF{symbology[0].upper()}-2031-{i:06d}" for i in range(3)])
+            secret = self.order(client, event)
+            events[symbology] = (event, OrderPosition.objects.get(order__event=event, secret=secret))
+        times = {"qr": [], "code128": []}
+        for _r, pair in interleaved(self.p["pdf_rounds"] + 1, "qr", "code128"):  # the first round warms up
+            for symbology in pair:
+                event, position = events[symbology]
+                with scope(organizer=event.organizer):
+                    t = time.perf_counter()
+                    for _ in range(self.p["pdf_batch"]):
+                        PdfTicketOutput(event).generate(position)
+                    times[symbology].append((time.perf_counter() - t) / self.p["pdf_batch"])
+        a, b = median(times["qr"][1:]), median(times["code128"][1:])
+        self.add("pdf-linear", a, b, b / a, dict(
+            rounds=self.p["pdf_rounds"], per_round=self.p["pdf_batch"], a_times=times["qr"][1:],
+            b_times=times["code128"][1:],
+        ))
+
     def bench_bulk(self):
         event = self.make_event("bulk", "imported_secrets")
         client = self.api_client()
@@ -736,7 +770,7 @@ def main():
     parser.add_argument("--size", choices=tuple(SIZES), default=os.environ.get("BENCH_SIZE") or "full")
     parser.add_argument("--strict", action="store_true", help="exit with status 2 if a target is missed")
     parser.add_argument("--only", help="comma-separated scenarios: alloc,scale,list,bulk,import,duplicates,sales,"
-                                       "sellable,feed,cancel")
+                                       "sellable,feed,cancel,pdf")
     parser.add_argument("--keep", action="store_true", help="keep the data directory (and database)")
     args = parser.parse_args()
     started = time.time()
@@ -775,7 +809,7 @@ def main():
                      ("bulk", bench.bench_bulk), ("sales", bench.bench_sales), ("import", lambda: bench.bench_import(
                          config)), ("duplicates", bench.bench_duplicates),
                      ("sellable", bench.bench_sellable), ("feed", bench.bench_feed),
-                     ("cancel", bench.bench_cancel_date)]
+                     ("cancel", bench.bench_cancel_date), ("pdf", bench.bench_pdf)]
             for name, step in steps:
                 if only and name not in only:
                     continue
