@@ -62,20 +62,23 @@ def can_encode(symbology: str, secret: str) -> bool:
 
 
 def modules(symbology: str, secret: str):
-    """The symbol as rows of modules (True: dark), without quiet zones; one row for a linear code."""
+    """
+    The symbol as rows of modules (True: dark), without quiet zones; one row for a linear code. ValueError if the
+    secret is too long for the symbology (Code 39: 86 characters, Code 128: 102 symbol characters, ITF: 125 digits).
+    """
     barcode = zxingcpp.create_barcode(secret, getattr(zxingcpp.BarcodeFormat, SYMBOLOGIES[symbology].zxing))
     image = memoryview(barcode.to_image(scale=1, add_quiet_zones=False, add_hrt=False)).tolist()
     rows = [[value < 128 for value in row] for row in image]
     return rows[:1] if SYMBOLOGIES[symbology].linear else rows
 
 
-def draw(canvas, symbology: str, secret: str, x: float, y: float, size: float, color=None):
+def draw(canvas, symbology: str, rows: list, x: float, y: float, size: float, color=None):
     """
-    Draw ``secret`` in ``symbology`` into the square barcode area of side ``size`` (points) at ``x``, ``y`` (its
-    lower left corner) on a reportlab ``canvas``. A linear code spans the area's width (wider when its modules
-    would get narrower than its ``min_module``) and half its height; a 2D code fills it keeping its proportions.
+    Draw the symbol ``rows`` (``modules``) of ``symbology`` into the square barcode area of side ``size`` (points)
+    at ``x``, ``y`` (its lower left corner) on a reportlab ``canvas``. A linear code spans the area's width (wider
+    when its modules would get narrower than its ``min_module``) and half its height; a 2D code fills it keeping its
+    proportions.
     """
-    rows = modules(symbology, secret)
     quiet = SYMBOLOGIES[symbology].quiet
     n_rows, n_cols = len(rows), len(rows[0])
     if SYMBOLOGIES[symbology].linear:
@@ -122,8 +125,12 @@ def install():
         secret = op.secret
         if symbology == QR or o.get("content", "secret") != "secret" or not secret or not can_encode(symbology, secret):
             return original(self, canvas, op, order, o)
+        try:
+            rows = modules(symbology, secret)
+        except ValueError:  # too long for the symbology: a QR code rather than no ticket
+            return original(self, canvas, op, order, o)
         color = Color(*(c / 255 for c in o["color"][:3])) if o.get("color") else None
-        draw(canvas, symbology, secret, float(o["left"]) * mm, float(o["bottom"]) * mm, float(o["size"]) * mm,
+        draw(canvas, symbology, rows, float(o["left"]) * mm, float(o["bottom"]) * mm, float(o["size"]) * mm,
              color)
         # as pretix does: the content and the issuer as invisible text, for third parties that process the PDF
         canvas.saveState()

@@ -70,6 +70,14 @@ def test_a_secret_the_symbology_cannot_encode_stays_a_qr_code(pdf_shop, token_cl
     assert decoded(pdf, 300) == [(QR, "NOT-DIGITS")]
 
 
+def test_a_secret_too_long_for_a_linear_code_stays_a_qr_code(pdf_shop, token_client, committed):
+    event = pdf_shop.event
+    event.settings.set(barcodes.SETTING, "code39")
+    add_secret(event, "A" * 87)  # zint's Code 39 takes 86 characters at most
+    pdf = ticket_pdf(event, place(token_client, pdf_shop, committed))
+    assert decoded(pdf, 300) == [(QR, "A" * 87)]
+
+
 def test_with_the_plugin_disabled_tickets_show_pretix_qr_code(pdf_shop, token_client, committed):
     event = pdf_shop.event
     event.settings.set(barcodes.SETTING, "code128")
