@@ -132,6 +132,17 @@ def median(values):
     return statistics.median(values) if values else float("nan")
 
 
+def analyze(*tables):
+    """
+    PostgreSQL: ANALYZE after a bulk write (all tables if none given). This server runs with autovacuum off; a
+    production server would have analyzed them by now. BENCH_NO_ANALYZE=1 leaves it out.
+    """
+    from django.db import connection
+    if connection.vendor == "postgresql" and not os.environ.get("BENCH_NO_ANALYZE"):
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {', '.join(tables)}")
+
+
 def interleaved(rounds, a, b):
     """A B, B A, A B, ...: each side goes first equally often."""
     for r in range(rounds):
@@ -186,12 +197,8 @@ class Bench:
             n = min(100_000, count - start)
             with transaction.atomic():
                 self.raw_insert(event, (f"{prefix}-{i:08d}" for i in range(start, start + n)))
-        from django.db import connection
-        if connection.vendor == "postgresql" and not os.environ.get("BENCH_NO_ANALYZE"):
-            # This server runs with autovacuum off; a production server would have analyzed the table by now.
-            from pretix_secrets_import.models import ImportedSecret
-            with connection.cursor() as cursor:
-                cursor.execute(f"ANALYZE {ImportedSecret._meta.db_table}")
+        from pretix_secrets_import.models import ImportedSecret
+        analyze(ImportedSecret._meta.db_table)
 
     def raw_insert(self, event, secrets):
         """The baseline: executemany (SQLite) / COPY (PostgreSQL) straight into the plugin's table."""
@@ -370,8 +377,7 @@ class Bench:
                 f"positionid, tx) SELECT id, event_id, 'valid', 'paid', %s, 'ABCDE', 1, 1 "
                 f"FROM {ImportedSecret._meta.db_table} WHERE event_id = %s AND id %% 3 = 0 AND id NOT IN "
                 f"(SELECT secret_id FROM {GateState._meta.db_table} WHERE event_id = %s)", [ts, event.pk, event.pk])
-            if connection.vendor == "postgresql" and not os.environ.get("BENCH_NO_ANALYZE"):
-                cursor.execute(f"ANALYZE {GateState._meta.db_table}")
+        analyze(GateState._meta.db_table)
 
     def bench_feed(self):
         """The gate feed: a poll that finds no change, and a full sync page deep in the pool."""
@@ -413,7 +419,6 @@ class Bench:
 
     def sold_date(self, event, prefix, orders, pool):
         """A new date of ``event`` with ``orders`` paid orders of one ticket each, written in bulk."""
-        from django.db import connection
         from django.utils.timezone import now
 
         from pretix.base.models import Order, OrderPosition, SubEvent
@@ -440,11 +445,9 @@ class Bench:
                 secret=row, event=event, state="valid", reason="paid", changed=now(), order_code=order.code,
                 positionid=1, item_id=event.bench_item.pk, subevent_id=date.pk, tx=1,
             ) for row, order in zip(rows, created)])
-        if connection.vendor == "postgresql":
-            # as autovacuum would after such a bulk write: without statistics, PostgreSQL runs pretix' selection of
-            # the orders to cancel (correlated subqueries) as nested scans whose time grows with the square of orders
-            with connection.cursor() as cursor:
-                cursor.execute("ANALYZE")
+        # without statistics, PostgreSQL runs pretix' selection of the orders to cancel (correlated subqueries) as
+        # nested scans whose time grows with the square of the orders
+        analyze()
         return date
 
     def bench_cancel_date(self):

@@ -87,9 +87,8 @@ def draw(canvas, symbology: str, rows: list, x: float, y: float, size: float, co
         row_height = height
         top = y + size / 2 + height / 2
     else:
-        module = size / (max(n_rows, n_cols) + 2 * quiet)
-        if symbology == "pdf417":
-            module = size / (n_cols + 2 * quiet)  # zint's rows are 3 modules high already
+        # PDF417 fits the area's width (zint's rows are 3 modules high already); the square codes fit both sides
+        module = size / ((n_cols if symbology == "pdf417" else max(n_rows, n_cols)) + 2 * quiet)
         width, row_height = module * n_cols, module
         top = y + size / 2 + row_height * n_rows / 2
     # centred on the area; a linear code wider than the area stays on the page with its quiet zones

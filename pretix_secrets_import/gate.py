@@ -192,7 +192,7 @@ def _ticket(position) -> dict:
 
 
 def _as_ticket(state: GateState) -> dict:
-    return {key: getattr(state, key) for key in ("order_code", "positionid", "item_id", "variation_id", "subevent_id")}
+    return {key: getattr(state, key) for key in TICKET_COLUMNS}
 
 
 def write(event_id, known, wanted, listens=None) -> dict:

@@ -44,6 +44,19 @@ def ticket_pdf(event, code) -> bytes:
     return data
 
 
+def downloaded(token_client, committed, event, code) -> bytes:
+    """The ticket PDF through the order API's download (pretix renders it in a task first: 409, then 200)."""
+    with scopes_disabled():
+        position = order_of(event, code).positions.first()
+    url = f"/api/v1/organizers/{event.organizer.slug}/events/{event.slug}/orderpositions/{position.pk}/download/pdf/"
+    with committed():
+        resp = token_client.get(url)
+        if resp.status_code == 409:
+            resp = token_client.get(url)
+    assert resp.status_code == 200, resp.content
+    return b"".join(resp.streaming_content) if resp.streaming else resp.content
+
+
 @pytest.fixture
 def pdf_shop(shop, token_client, committed):
     shop.event.enable_plugin("pretix.plugins.ticketoutputpdf")
@@ -122,16 +135,7 @@ def test_the_order_api_download_carries_the_symbology(pdf_shop, token_client, co
     event.settings.set(barcodes.SETTING, "code128")
     add_secret(event, "GATE-API-1")
     code = place(token_client, pdf_shop, committed)
-    with scopes_disabled():
-        position = order_of(event, code).positions.first()
-    url = f"/api/v1/organizers/{event.organizer.slug}/events/{event.slug}/orderpositions/{position.pk}/download/pdf/"
-    with committed():
-        resp = token_client.get(url)
-    if resp.status_code == 409:  # pretix renders it in a task first
-        resp = token_client.get(url)
-    assert resp.status_code == 200, resp.content
-    pdf = b"".join(resp.streaming_content) if resp.streaming else resp.content
-    assert decoded(pdf, 150) == [(FORMATS["code128"], "GATE-API-1")]
+    assert decoded(downloaded(token_client, committed, event, code), 150) == [(FORMATS["code128"], "GATE-API-1")]
 
 
 def test_changing_the_symbology_renders_the_tickets_anew(pdf_shop, token_client, committed):
@@ -139,20 +143,8 @@ def test_changing_the_symbology_renders_the_tickets_anew(pdf_shop, token_client,
     event = pdf_shop.event
     add_secret(event, "GATE-CACHE-1")
     code = place(token_client, pdf_shop, committed)
-    with scopes_disabled():
-        position = order_of(event, code).positions.first()
-    api = f"/api/v1/organizers/{event.organizer.slug}/events/{event.slug}"
-    download, settings = f"{api}/orderpositions/{position.pk}/download/pdf/", f"{api}/settings/"
-
-    def fetch():
-        with committed():
-            resp = token_client.get(download)
-            if resp.status_code == 409:
-                resp = token_client.get(download)
-        assert resp.status_code == 200, resp.content
-        return decoded(b"".join(resp.streaming_content) if resp.streaming else resp.content, 150)
-
-    assert fetch() == [(QR, "GATE-CACHE-1")]
+    settings = f"/api/v1/organizers/{event.organizer.slug}/events/{event.slug}/settings/"
+    assert decoded(downloaded(token_client, committed, event, code), 150) == [(QR, "GATE-CACHE-1")]
     with committed():
         assert token_client.patch(settings, {barcodes.SETTING: "code128"}, format="json").status_code == 200
-    assert fetch() == [(FORMATS["code128"], "GATE-CACHE-1")]
+    assert decoded(downloaded(token_client, committed, event, code), 150) == [(FORMATS["code128"], "GATE-CACHE-1")]
