@@ -92,9 +92,9 @@ test-pg: $(VENV)/.installed-dev browser $(MO_FILES)
 gate-loop: $(VENV)/.installed-dev $(MO_FILES)
 	PRETIX_CONFIG_FILE=$(PG_CONFIG) $(PY) -m pytest -s -q tests/test_gate_loop.py
 
-# Screenshots of the backend pages for README.md.
+# Screenshots of the backend pages and of two ticket PDFs for README.md.
 screenshots: $(VENV)/.installed-dev browser $(MO_FILES)
-	SCREENSHOT_DIR=docs/screenshots $(PY) -m pytest -q tests/test_browser.py
+	SCREENSHOT_DIR=docs/screenshots $(PY) -m pytest -q tests/test_browser.py tests/test_barcodes.py::test_the_demo_series_prints_code_128
 
 lint: $(VENV)/.installed-dev
 	$(PY) -m flake8 pretix_secrets_import tests demo bench

@@ -20,7 +20,13 @@ from reportlab.lib.colors import Color
 from reportlab.lib.units import mm
 
 SETTING = "secrets_import_symbology"
+TEXT_SETTING = "secrets_import_barcode_text"  # print the secret under a linear code
 QR = "qr"
+# pretix' preview orders (the layout editor, the ticket preview) have this code; real ones never do, as pretix' order
+# codes have no I and no 1, 2 or 4. Their random secret fits no linear code, so the preview shows one of these.
+PREVIEW_ORDER_CODE = "PREVIEW1234"
+SAMPLES = {"code128": "SAMPLE-CODE-128", "code39": "SAMPLE-CODE-39", "ean13": "4006381333931",
+           "itf": "0123456789012345"}
 
 
 class Symbology(NamedTuple):
@@ -33,14 +39,23 @@ class Symbology(NamedTuple):
     # The narrowest module of a linear code, in mm: EAN-13's nominal 0.33 mm stays two pixels wide at 150 dpi; Code 39
     # tells wide from narrow bars only, and needs wider ones to survive a 150 dpi scan.
     min_module: float = 0.33
+    # The longest secret printed on a ticket: for a linear code, the most characters whose widest symbol (narrowest
+    # modules, quiet zones) stays within PRINT_WIDTH; a 2D code takes any secret of the pool.
+    max_length: int = 255
+    rule: str = ""  # what it encodes, for messages
 
 
+PRINT_WIDTH = 190  # mm: an A4 page less 10 mm margins
 SYMBOLOGIES = {
     QR: Symbology(_("QR code (pretix' default)"), "QRCode", False, None, 4),
-    "code128": Symbology(_("Code 128"), "Code128", True, re.compile(r"[\x21-\x7e]+"), 10),
-    "code39": Symbology(_("Code 39"), "Code39", True, re.compile(r"[0-9A-Z\-. $/+%]+"), 10, 0.5),
-    "ean13": Symbology(_("EAN-13"), "EAN13", True, re.compile(r"[0-9]{13}"), 11),
-    "itf": Symbology(_("Interleaved 2 of 5"), "ITF", True, re.compile(r"(?:[0-9]{2})+"), 10),
+    "code128": Symbology(_("Code 128"), "Code128", True, re.compile(r"[\x21-\x7e]+"), 10, max_length=47,
+                         rule=_("letters A–Z and a–z, digits and the ASCII punctuation characters")),
+    "code39": Symbology(_("Code 39"), "Code39", True, re.compile(r"[0-9A-Z\-. $/+%]+"), 10, 0.5, max_length=25,
+                        rule=_("capital letters A–Z, digits and the characters - . $ / + %")),
+    "ean13": Symbology(_("EAN-13"), "EAN13", True, re.compile(r"[0-9]{13}"), 11, max_length=13,
+                       rule=_("13 digits, the last of them the check digit")),
+    "itf": Symbology(_("Interleaved 2 of 5"), "ITF", True, re.compile(r"(?:[0-9]{2})+"), 10, max_length=60,
+                     rule=_("an even number of digits")),
     "pdf417": Symbology(_("PDF417"), "PDF417", False, None, 2),
     "datamatrix": Symbology(_("Data Matrix"), "DataMatrix", False, None, 1),
     "aztec": Symbology(_("Aztec"), "Aztec", False, None, 0),
@@ -48,17 +63,35 @@ SYMBOLOGIES = {
 CHOICES = [(key, symbology.label) for key, symbology in SYMBOLOGIES.items()]
 
 
-def ean13_check_digit_valid(value: str) -> bool:
-    digits = [int(c) for c in value]
-    return (sum(digits[0:12:2]) + 3 * sum(digits[1:12:2]) + digits[12]) % 10 == 0
-
-
 def can_encode(symbology: str, secret: str) -> bool:
     """Whether ``symbology`` encodes ``secret`` exactly (for EAN-13: 13 digits whose last is the right check digit)."""
     pattern = SYMBOLOGIES[symbology].pattern
     if pattern is not None and not pattern.fullmatch(secret):
         return False
-    return symbology != "ean13" or ean13_check_digit_valid(secret)
+    return symbology != "ean13" or ean13_check_digit(secret) == int(secret[12])
+
+
+def ean13_check_digit(value: str) -> int:
+    """The check digit of the first 12 digits of ``value``."""
+    digits = [int(c) for c in value[:12]]
+    return -(sum(digits[0::2]) + 3 * sum(digits[1::2])) % 10
+
+
+def refusal(symbology: str, secret: str):
+    """Why the pool cannot take ``secret`` for tickets in ``symbology`` (a message), or ``None``."""
+    spec = SYMBOLOGIES[symbology]
+    if not spec.linear:
+        return None
+    if not can_encode(symbology, secret):
+        if symbology == "ean13" and spec.pattern.fullmatch(secret):
+            return _("{secret} has a wrong EAN-13 check digit: the last digit must be {digit}.").format(
+                secret=secret, digit=ean13_check_digit(secret))
+        return _("{secret} cannot be printed as {symbology}, which encodes {rule}.").format(
+            secret=secret, symbology=spec.label, rule=spec.rule)
+    if len(secret) > spec.max_length:
+        return _("{secret} is too long to be printed as {symbology} on a ticket: at most {max} characters.").format(
+            secret=secret, symbology=spec.label, max=spec.max_length)
+    return None
 
 
 def modules(symbology: str, secret: str):
@@ -72,12 +105,12 @@ def modules(symbology: str, secret: str):
     return rows[:1] if SYMBOLOGIES[symbology].linear else rows
 
 
-def draw(canvas, symbology: str, rows: list, x: float, y: float, size: float, color=None):
+def draw(canvas, symbology: str, rows: list, x: float, y: float, size: float, color=None, text=None):
     """
     Draw the symbol ``rows`` (``modules``) of ``symbology`` into the square barcode area of side ``size`` (points)
     at ``x``, ``y`` (its lower left corner) on a reportlab ``canvas``. A linear code spans the area's width (wider
-    when its modules would get narrower than its ``min_module``) and half its height; a 2D code fills it keeping its
-    proportions.
+    when its modules would get narrower than its ``min_module``) and half its height, with ``text`` (if any) below
+    it; a 2D code fills it keeping its proportions.
     """
     quiet = SYMBOLOGIES[symbology].quiet
     n_rows, n_cols = len(rows), len(rows[0])
@@ -108,6 +141,11 @@ def draw(canvas, symbology: str, rows: list, x: float, y: float, size: float, co
             else:
                 c += 1
     canvas.drawPath(path, stroke=0, fill=1)
+    if text and SYMBOLOGIES[symbology].linear:
+        # pretix registers Open Sans for its layouts; the text fits under the bars and stays legible
+        font_size = min(max(size / 20, 6), 12)
+        canvas.setFont("Open Sans", font_size)
+        canvas.drawCentredString(left + width / 2, top - height - font_size * 1.2, text)
     canvas.restoreState()
 
 
@@ -122,7 +160,11 @@ def install():
     def _draw_barcodearea(self, canvas, op, order, o):
         symbology = chosen(self.event)
         secret = op.secret
-        if symbology == QR or o.get("content", "secret") != "secret" or not secret or not can_encode(symbology, secret):
+        if symbology == QR or o.get("content", "secret") != "secret" or not secret:
+            return original(self, canvas, op, order, o)
+        if not can_encode(symbology, secret) and getattr(order, "code", None) == PREVIEW_ORDER_CODE:
+            secret = SAMPLES[symbology]
+        if not can_encode(symbology, secret):
             return original(self, canvas, op, order, o)
         try:
             rows = modules(symbology, secret)
@@ -130,7 +172,7 @@ def install():
             return original(self, canvas, op, order, o)
         color = Color(*(c / 255 for c in o["color"][:3])) if o.get("color") else None
         draw(canvas, symbology, rows, float(o["left"]) * mm, float(o["bottom"]) * mm, float(o["size"]) * mm,
-             color)
+             color, secret if self.event.settings.get(TEXT_SETTING, as_type=bool) else None)
         # as pretix does: the content and the issuer as invisible text, for third parties that process the PDF
         canvas.saveState()
         canvas.setFont("Open Sans", .01)

@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _, pgettext_lazy
 from pretix.base.forms import SettingsForm
 from pretix.base.models import ItemVariation
 
-from . import barcodes
+from . import barcodes, codeformat
 from .alerts import THRESHOLD_MAX
 from .generator import WHEN_EMPTY_CHOICES
 from .importer import ENCODINGS, MAX_UPLOAD_SIZE, ColumnMapping, Source
@@ -45,6 +45,33 @@ class SecretsImportSettingsForm(SettingsForm):
         choices=barcodes.CHOICES,
         required=False,
     )
+    secrets_import_barcode_text = forms.BooleanField(
+        label=_("Print the secret as text under linear barcodes"),
+        help_text=_("For Code 128, Code 39, EAN-13 and Interleaved 2 of 5, so that staff can type it in when a "
+                    "scanner fails."),
+        required=False,
+    )
+    secrets_import_format = forms.ChoiceField(
+        label=_("Code format"),
+        help_text=_("The secrets your gate vendor issues follow a format: with one chosen here, the pool refuses "
+                    "secrets that do not have it, on every way in (file import, the form, the API). The barcode "
+                    "above adds its own rule (for example EAN-13: 13 digits with a check digit)."),
+        choices=list(codeformat.FORMATS.items()),
+        widget=forms.RadioSelect,
+        required=False,
+    )
+    secrets_import_length_min = forms.IntegerField(
+        label=_("Shortest length"), required=False, min_value=0, max_value=SECRET_MAX_LENGTH,
+        help_text=_("In characters; leave empty for no limit. Enter the same length twice for a fixed length."),
+    )
+    secrets_import_length_max = forms.IntegerField(
+        label=_("Longest length"), required=False, min_value=0, max_value=SECRET_MAX_LENGTH,
+    )
+    secrets_import_regex = forms.CharField(
+        label=_("Regular expression"), required=False, strip=False, max_length=codeformat.REGEX_MAX_LENGTH,
+        help_text=_("For the format “A regular expression”: every secret must match it as a whole, for example "
+                    "[A-Z]{2}[0-9]{8}."),
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -58,6 +85,24 @@ class SecretsImportSettingsForm(SettingsForm):
 
     def clean_secrets_import_symbology(self):
         return self.cleaned_data["secrets_import_symbology"] or barcodes.QR
+
+    def clean_secrets_import_format(self):
+        return self.cleaned_data["secrets_import_format"] or codeformat.FREE
+
+    def clean_secrets_import_length_min(self):
+        return self.cleaned_data["secrets_import_length_min"] or 0
+
+    def clean_secrets_import_length_max(self):
+        return self.cleaned_data["secrets_import_length_max"] or 0
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors:
+            try:
+                codeformat.check_change(self.obj, {**self.obj.settings.freeze(), **data}, html=True)
+            except forms.ValidationError as e:
+                self.add_error(None, e)
+        return data
 
 
 def _restriction_choices(event):

@@ -1,3 +1,5 @@
+import functools
+
 from django.db import models
 from django.db.models import CASCADE, F, Q, Value
 from django.db.models.functions import Coalesce
@@ -8,6 +10,7 @@ from django_scopes import ScopedManager
 from pretix.base.models import Event, LoggedModel
 
 from . import rules
+from .codeformat import CodeFormat
 from .rules import SECRET_MAX_LENGTH, validate_secret
 
 
@@ -22,6 +25,10 @@ def keep_used_delete_unused(collector, field, sub_objs, using):
 
 
 keep_used_delete_unused.lazy_sub_objs = True
+
+
+def _unless_kept(fits, kept, secret):
+    return None if secret == kept else fits(secret)
 
 
 def _or_zero(field):
@@ -121,7 +128,11 @@ class ImportedSecret(LoggedModel):
         rows = list(rows)
         errors = [{} for _ in rows]
         secrets = rules.trim_secrets(row.get("secret") for row in rows)
-        distinct = rules.check_secrets(secrets, errors, labels)
+        code_format = CodeFormat.of_event(event)
+        fits = None if code_format.is_free else code_format.checker()
+        if fits is not None and instance is not None:  # a secret the pool holds already may keep its value
+            fits = functools.partial(_unless_kept, fits, instance.secret)
+        distinct = rules.check_secrets(secrets, errors, labels, fits)
         in_pool = pool.in_pool(event.organizer_id, distinct, but=instance) if check_pool else set()
         on_tickets = pool.on_tickets(event.organizer_id, distinct)
         restricted = any(row.get(name) is not None for row in rows for name in rules.RESTRICTIONS)

@@ -69,9 +69,12 @@ def pk_of(value):
     return getattr(value, "pk", value)
 
 
-def check_secrets(secrets, errors, labels) -> list:
-    """Adds the format errors and repeats of ``secrets`` to ``errors``; returns the valid secrets, each once."""
-    if all_valid_and_distinct(secrets):
+def check_secrets(secrets, errors, labels, fits=None) -> list:
+    """
+    Adds the format errors and repeats of ``secrets`` to ``errors``; returns the valid secrets, each once. ``fits``
+    checks the event's code format (``codeformat.CodeFormat.checker``), ``None`` if it takes any secret.
+    """
+    if fits is None and all_valid_and_distinct(secrets):
         return secrets
     first = {}
     for index, secret in enumerate(secrets):
@@ -79,6 +82,10 @@ def check_secrets(secrets, errors, labels) -> list:
             validate_secret(secret)
         except ValidationError as e:
             errors[index].setdefault("secret", []).append(e.messages[0])
+            continue
+        problem = fits(secret) if fits is not None else None
+        if problem is not None:
+            errors[index].setdefault("secret", []).append(problem)
             continue
         if secret not in first:
             first[secret] = index

@@ -24,7 +24,7 @@ from pretix.control.signals import (
     event_dashboard_widgets, html_page_start, nav_event, nav_event_settings,
 )
 
-from . import alerts, barcodes, gate, pool, switch_warnings
+from . import alerts, barcodes, codeformat, gate, pool, switch_warnings
 from .exporters import (
     AdmittedSecretsExporter, ImportedSecretExporter, RefusedSecretsExporter,
 )
@@ -34,7 +34,7 @@ from .generator import (
 )
 from .models import PoolCount
 from .order_import import PoolCheckColumn
-from .rules import DB_ID_MAX
+from .rules import DB_ID_MAX, SECRET_MAX_LENGTH
 
 # Products whose tickets draw from the pool; empty means "all admission products".
 settings_hierarkey.add_default("secrets_import_products", "[]", list)
@@ -44,6 +44,12 @@ settings_hierarkey.add_default("secrets_import_when_empty", WHEN_EMPTY_REFUSE, s
 settings_hierarkey.add_default("secrets_import_low_threshold", "0", int)
 # The symbology the ticket PDFs print the secret in (barcodes.py); QR is pretix' own.
 settings_hierarkey.add_default(barcodes.SETTING, barcodes.QR, str)
+settings_hierarkey.add_default(barcodes.TEXT_SETTING, "False", bool)
+# The code format the pool's secrets must have (codeformat.py); lengths of 0 are no limit.
+settings_hierarkey.add_default(codeformat.FORMAT, codeformat.FREE, str)
+settings_hierarkey.add_default(codeformat.LENGTH_MIN, "0", int)
+settings_hierarkey.add_default(codeformat.LENGTH_MAX, "0", int)
+settings_hierarkey.add_default(codeformat.REGEX, "", str)
 
 
 @receiver(register_ticket_secret_generators, dispatch_uid="secrets_import_generator")
@@ -184,11 +190,11 @@ def order_logged(sender, instance, created, **kwargs):
 @receiver(post_save, sender=LogEntry, dispatch_uid="secrets_import_symbology_changed")
 def symbology_changed(sender, instance, created, **kwargs):
     """
-    A changed symbology (settings page or settings API, both log it) makes pretix render the event's tickets anew:
-    it keeps PDFs it rendered before, as it does for its own ticket settings.
+    A changed symbology or barcode text (settings page or settings API, both log it) makes pretix render the event's
+    tickets anew: it keeps PDFs it rendered before, as it does for its own ticket settings.
     """
     if (created and instance.action_type == "pretix.event.settings" and instance.event_id
-            and barcodes.SETTING in instance.parsed_data):
+            and {barcodes.SETTING, barcodes.TEXT_SETTING} & set(instance.parsed_data)):
         event_id = instance.event_id
         transaction.on_commit(lambda: tickets.invalidate_cache.apply_async(kwargs={"event": event_id}))
 
@@ -247,6 +253,12 @@ def api_settings_fields(sender, **kwargs):
         "secrets_import_when_empty": serializers.ChoiceField(choices=WHEN_EMPTY_CHOICES),
         "secrets_import_low_threshold": serializers.IntegerField(min_value=0, max_value=alerts.THRESHOLD_MAX),
         barcodes.SETTING: serializers.ChoiceField(choices=list(barcodes.SYMBOLOGIES)),
+        barcodes.TEXT_SETTING: serializers.BooleanField(),
+        codeformat.FORMAT: serializers.ChoiceField(choices=list(codeformat.FORMATS)),
+        codeformat.LENGTH_MIN: serializers.IntegerField(min_value=0, max_value=SECRET_MAX_LENGTH),
+        codeformat.LENGTH_MAX: serializers.IntegerField(min_value=0, max_value=SECRET_MAX_LENGTH),
+        codeformat.REGEX: serializers.CharField(allow_blank=True, max_length=codeformat.REGEX_MAX_LENGTH,
+                                                trim_whitespace=False),
     }
 
 
@@ -258,6 +270,7 @@ def validate_settings(sender, settings_dict, **kwargs):
         raise ValidationError({"secrets_import_products": [
             _("These products do not belong to this event: {ids}").format(ids=", ".join(map(str, sorted(unknown))))
         ]})
+    codeformat.check_change(sender, settings_dict)
 
 
 @log_entry_types.new_from_dict({

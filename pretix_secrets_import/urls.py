@@ -14,6 +14,7 @@ urlpatterns = [
     path(PREFIX + "add", views.AddSecretView.as_view(), name="pool.add"),
     path(PREFIX + "delete", views.DeleteSecretsView.as_view(), name="pool.delete"),
     path(PREFIX + "delete_unused", views.DeleteUnusedView.as_view(), name="pool.delete_unused"),
+    path(PREFIX + "misfits", views.MisfitsView.as_view(), name="misfits"),
     path(PREFIX + "import/", views.ImportUploadView.as_view(), name="import"),
     path(PREFIX + "import/<uuid:file>/", views.ImportProcessView.as_view(), name="import.process"),
     path(PREFIX + "import/<uuid:file>/report/<uuid:report>/", views.ImportReportView.as_view(),

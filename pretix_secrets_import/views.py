@@ -4,6 +4,7 @@ import logging
 import re
 from dataclasses import asdict
 from datetime import timedelta
+from itertools import islice
 from uuid import UUID, uuid4
 
 from celery.result import AsyncResult
@@ -17,6 +18,7 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import translation
 from django.utils.functional import cached_property
+from django.utils.http import urlencode
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _, ngettext
 from django.views import View
@@ -33,6 +35,7 @@ from pretix.helpers import OF_SELF
 from . import alerts, config, pool
 from .alerts import group_names, labels
 from .apps import enabled_for
+from .codeformat import CodeFormat, misfits
 from .forms import (
     AddSecretForm, ImportForm, PoolFilterForm, SecretsImportSettingsForm,
     UploadForm,
@@ -315,6 +318,31 @@ class DeleteUnusedView(PoolWriteMixin, TemplateView):
             "{count} unused secret has been deleted.", "{count} unused secrets have been deleted.", count,
         ).format(count=count))
         return redirect(self.pool_url)
+
+
+class MisfitsView(PoolMixin, TemplateView):
+    """
+    The unused secrets that do not fit a code format (``codeformat.check_change`` links here with the format the
+    organizer wanted), a page at a time in import order, to delete or to compare with the vendor's list.
+    """
+    template_name = "pretix_secrets_import/pool_misfits.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        event = self.request.event
+        code_format = CodeFormat.from_query(self.request.GET)
+        problems = code_format.problems()
+        found = [] if problems else list(islice(
+            misfits(event, code_format, after=_id_param(self.request.GET.get("after")) or 0), POOL_PAGE_SIZE + 1))
+        ctx["format_problems"] = list(problems.values())
+        ctx["format"] = code_format.describe()
+        ctx["misfits"] = found[:POOL_PAGE_SIZE]
+        ctx["next_url"] = "?" + urlencode({**code_format.as_query(), "after": found[POOL_PAGE_SIZE - 1][0]}) \
+            if len(found) > POOL_PAGE_SIZE else None
+        ctx["can_write"] = self.request.user.has_event_permission(
+            event.organizer, event, "event.orders:write", request=self.request)
+        ctx["back"] = self.pool_url
+        return ctx
 
 
 class ImportUploadView(PoolWriteMixin, FormView):

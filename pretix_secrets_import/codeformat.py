@@ -1,0 +1,243 @@
+"""
+The code format of an event: which secrets its pool takes beyond the rules every secret follows (``rules.py``). The
+organizer chooses a format (``FORMATS``), optionally a length, and the symbology the tickets print (``barcodes.py``),
+which brings its own rule: EAN-13 takes 13 digits with their check digit, Code 39 its character set, and so on.
+``ImportedSecret.clean_rows`` applies the format to every secret on every way in; changing the format or the
+symbology is refused while unused secrets of the pool do not fit the new one (``check_change``).
+
+A regular expression is the organizer's own code. It runs with the ``regex`` module and a time limit per secret, so
+that a pattern that backtracks without end fails a secret with a message instead of holding a worker; a pattern that
+does so already on simple test strings is refused when it is entered.
+"""
+import dataclasses
+import re
+
+import regex
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy as _, ngettext
+
+from . import barcodes
+from .rules import SECRET_MAX_LENGTH
+
+FORMAT = "secrets_import_format"
+LENGTH_MIN = "secrets_import_length_min"
+LENGTH_MAX = "secrets_import_length_max"
+REGEX = "secrets_import_regex"
+SETTINGS = (FORMAT, LENGTH_MIN, LENGTH_MAX, REGEX, barcodes.SETTING)
+
+FREE, DIGITS, ALPHANUMERIC, EAN13, PATTERN = "free", "digits", "alphanumeric", "ean13", "regex"
+FORMATS = {
+    FREE: _("Any secret (no format)"),
+    DIGITS: _("Digits only"),
+    ALPHANUMERIC: _("Letters and digits (A–Z, a–z, 0–9 and + / =, as pretix recommends for secrets)"),
+    EAN13: _("EAN-13: 13 digits with a valid check digit"),
+    PATTERN: _("A regular expression"),
+}
+CHARACTERS = {DIGITS: re.compile(r"[0-9]+"), ALPHANUMERIC: re.compile(r"[A-Za-z0-9+/=]+")}
+REGEX_MAX_LENGTH = 500
+MATCH_TIMEOUT = 0.05  # seconds for one secret; any sensible pattern takes microseconds
+# A pattern that takes longer than MATCH_TIMEOUT on one of these is refused when it is entered.
+PROBES = [c * SECRET_MAX_LENGTH + "!" for c in "a0A-_"] + ["a0" * (SECRET_MAX_LENGTH // 2) + "!"]
+MISFITS_SHOWN = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class CodeFormat:
+    kind: str = FREE
+    length_min: int = 0  # 0: no minimum
+    length_max: int = 0  # 0: no maximum
+    pattern: str = ""
+    symbology: str = barcodes.QR
+
+    @classmethod
+    def of(cls, values) -> "CodeFormat":
+        """The format stored in ``values``: an event's settings, or a dict of settings as pretix validates them."""
+        def get(key, default):
+            value = values.get(key, default)
+            return default if value is None or value == "" else value
+
+        kind, symbology = get(FORMAT, FREE), get(barcodes.SETTING, barcodes.QR)
+        return cls(
+            kind=kind if kind in FORMATS else FREE, length_min=int(get(LENGTH_MIN, 0)),
+            length_max=int(get(LENGTH_MAX, 0)), pattern=get(REGEX, "") if kind == PATTERN else "",
+            symbology=symbology if symbology in barcodes.SYMBOLOGIES else barcodes.QR,
+        )
+
+    @classmethod
+    def of_event(cls, event) -> "CodeFormat":
+        return cls.of(event.settings)
+
+    @property
+    def is_free(self) -> bool:
+        """Whether every secret that follows the general rules fits."""
+        return (self.kind == FREE and not self.length_min and not self.length_max
+                and not barcodes.SYMBOLOGIES[self.symbology].linear)
+
+    def problems(self) -> dict:
+        """What is wrong with the format itself, as ``{setting: message}``."""
+        errors = {}
+        if self.length_max and self.length_min > self.length_max:
+            errors[LENGTH_MAX] = _("The longest length must not be shorter than the shortest.")
+        if self.kind == EAN13 and not self.length_min <= 13 <= (self.length_max or 13):
+            errors[LENGTH_MIN] = _("EAN-13 codes have 13 digits: leave the length empty or include 13.")
+        spec = barcodes.SYMBOLOGIES[self.symbology]
+        if self.length_min > spec.max_length:
+            errors[barcodes.SETTING] = _("{symbology} prints at most {max} characters on a ticket, shorter than "
+                                         "the shortest length of this format.").format(
+                symbology=spec.label, max=spec.max_length)
+        if self.kind == PATTERN:
+            error = pattern_problem(self.pattern)
+            if error:
+                errors[REGEX] = error
+        return errors
+
+    def checker(self):
+        """A function of one secret that says why it does not fit this format (a message naming it), or ``None``."""
+        characters = CHARACTERS.get(self.kind)
+        compiled = regex.compile(self.pattern) if self.kind == PATTERN and self.pattern else None
+        length_min, length_max, symbology = self.length_min, self.length_max, self.symbology
+
+        def check(secret):
+            if characters is not None and not characters.fullmatch(secret):
+                message = (
+                    _("{secret} contains characters other than digits, the only ones this event's codes have.")
+                    if self.kind == DIGITS else
+                    _("{secret} contains characters other than letters, digits and + / =, the only ones this event's "
+                      "codes have.")
+                )
+                return message.format(secret=secret)
+            if self.kind == EAN13:
+                problem = barcodes.refusal("ean13", secret)
+                if problem:
+                    return str(problem)
+            if (length_min and len(secret) < length_min) or (length_max and len(secret) > length_max):
+                return _("{secret} has {length} characters, but this event's codes have {lengths}.").format(
+                    secret=secret, length=len(secret), lengths=self.lengths())
+            if compiled is not None:
+                try:
+                    fits = compiled.fullmatch(secret, timeout=MATCH_TIMEOUT)
+                except TimeoutError:
+                    return _("{secret} could not be checked against this event's regular expression in time: "
+                             "please simplify the expression in the settings.").format(secret=secret)
+                if not fits:
+                    return _("{secret} does not match this event's regular expression {pattern}.").format(
+                        secret=secret, pattern=self.pattern)
+            problem = barcodes.refusal(symbology, secret)
+            return None if problem is None else str(problem)
+
+        return check
+
+    def lengths(self) -> str:
+        if self.length_min and self.length_min == self.length_max:
+            return _("exactly {count} characters").format(count=self.length_min)
+        if self.length_min and self.length_max:
+            return _("{min} to {max} characters").format(min=self.length_min, max=self.length_max)
+        if self.length_min:
+            return _("at least {count} characters").format(count=self.length_min)
+        return _("at most {count} characters").format(count=self.length_max)
+
+    def describe(self) -> str:
+        """The format in a few words, for messages."""
+        parts = [] if self.kind == FREE else [str(FORMATS[self.kind])]
+        if self.kind == PATTERN:
+            parts[0] = _("the regular expression {pattern}").format(pattern=self.pattern)
+        if self.length_min or self.length_max:
+            parts.append(str(self.lengths()))
+        if barcodes.SYMBOLOGIES[self.symbology].linear:
+            parts.append(str(_("printable as {symbology}").format(
+                symbology=barcodes.SYMBOLOGIES[self.symbology].label)))
+        return ", ".join(map(str, parts))
+
+    def as_query(self) -> dict:
+        """The format as query parameters of the page of misfits (``views.MisfitsView``)."""
+        return {"format": self.kind, "length_min": self.length_min, "length_max": self.length_max,
+                "regex": self.pattern, "symbology": self.symbology}
+
+    @classmethod
+    def from_query(cls, query) -> "CodeFormat":
+        def number(key):
+            value = query.get(key, "")
+            return int(value) if value.isdigit() and int(value) <= SECRET_MAX_LENGTH else 0
+
+        return cls.of({FORMAT: query.get("format"), LENGTH_MIN: number("length_min"),
+                       LENGTH_MAX: number("length_max"), REGEX: query.get("regex", "")[:REGEX_MAX_LENGTH],
+                       barcodes.SETTING: query.get("symbology")})
+
+
+def pattern_problem(pattern: str):
+    """What is wrong with a regular expression for secrets (a message), or ``None``."""
+    if not pattern:
+        return _("Enter the regular expression that the secrets must match.")
+    if len(pattern) > REGEX_MAX_LENGTH:
+        return _("The regular expression must not be longer than {max} characters.").format(max=REGEX_MAX_LENGTH)
+    try:
+        compiled = regex.compile(pattern)
+    except (regex.error, ValueError, OverflowError) as e:
+        return _("This is not a valid regular expression: {error}").format(error=e)
+    try:
+        for probe in PROBES:
+            compiled.fullmatch(probe, timeout=MATCH_TIMEOUT)
+    except TimeoutError:
+        return _("This regular expression takes too long to check a secret (it backtracks too much). Please "
+                 "simplify it.")
+    return None
+
+
+def misfits(event, code_format: CodeFormat, after: int = 0):
+    """Yield ``(id, secret, message)`` of the event's unused secrets that do not fit ``code_format``, by ID."""
+    from .models import ImportedSecret
+
+    if code_format.is_free:
+        return
+    check = code_format.checker()
+    rows = (ImportedSecret.of_event(event).filter(used=False, pk__gt=after).order_by("pk")
+            .values_list("pk", "secret").iterator(chunk_size=5000))
+    for pk, secret in rows:
+        message = check(secret)
+        if message is not None:
+            yield pk, secret, message
+
+
+def misfits_url(event, code_format: CodeFormat) -> str:
+    return settings.SITE_URL + reverse("plugins:pretix_secrets_import:misfits", kwargs={
+        "organizer": event.organizer.slug, "event": event.slug,
+    }) + "?" + urlencode(code_format.as_query())
+
+
+def check_change(event, values, html=False):
+    """
+    Raise a ValidationError if the code format in the settings ``values`` (all of the event's settings, the changed
+    ones merged in) is wrong in itself, or differs from the event's current one and unused secrets of its pool do not
+    fit it: the message counts them and links to them (``html``: as a link, else as the address).
+    """
+    new = CodeFormat.of(values)
+    errors = new.problems()
+    if errors:
+        raise ValidationError({key: [message] for key, message in errors.items()})
+    old = CodeFormat.of_event(event)
+    if new == old:
+        return
+    count, examples = 0, []
+    for _pk, secret, _message in misfits(event, new):
+        count += 1
+        if len(examples) < MISFITS_SHOWN:
+            examples.append(secret)
+    if not count:
+        return
+    message = ngettext(
+        "{count} unused secret in the pool does not fit {format} ({examples}). Delete it or change it first.",
+        "{count} unused secrets in the pool do not fit {format} ({examples}). Delete them or change them first.",
+        count,
+    ).format(count=count, format=new.describe(),
+             examples=", ".join(examples) + (", …" if count > len(examples) else ""))
+    url = misfits_url(event, new)
+    if html:
+        message = format_html('{} <a href="{}">{}</a>', message, url, _("Show them"))
+    else:
+        message = "{} {}".format(message, _("They are listed at {url}").format(url=url))
+    field = barcodes.SETTING if new.symbology != old.symbology else FORMAT
+    raise ValidationError({field: [message]})

@@ -1,0 +1,211 @@
+"""The code format of an event (codeformat.py): the rule itself, on every way into the pool, and changing it."""
+import pytest
+from django.core.management import call_command
+from django_scopes import scopes_disabled
+
+from pretix_secrets_import import barcodes, codeformat
+from pretix_secrets_import.codeformat import CodeFormat
+from pretix_secrets_import.models import ImportedSecret
+
+from .helpers import URL, add_secret
+from .test_importer import write
+from .test_views import pool_url, settings_url
+
+pytestmark = pytest.mark.django_db
+
+
+def settings_api(event):
+    return f"/api/v1/organizers/{event.organizer.slug}/events/{event.slug}/settings/"
+
+
+def pool_api(event, suffix=""):
+    return URL.format(orga=event.organizer.slug, event=event.slug) + suffix
+
+
+def set_format(event, **values):
+    for key, value in values.items():
+        event.settings.set(key, value)
+
+
+def secrets(event):
+    with scopes_disabled():
+        return sorted(ImportedSecret.of_event(event).values_list("secret", flat=True))
+
+
+@pytest.mark.parametrize("code_format, secret, message", [
+    (CodeFormat(), "any-Thing_ä", None),
+    (CodeFormat(codeformat.DIGITS), "0123456789", None),
+    (CodeFormat(codeformat.DIGITS), "01234A",
+     "01234A contains characters other than digits, the only ones this event's codes have."),
+    (CodeFormat(codeformat.ALPHANUMERIC), "Ab9+/=", None),
+    (CodeFormat(codeformat.ALPHANUMERIC), "Ab-9",
+     "Ab-9 contains characters other than letters, digits and + / =, the only ones this event's codes have."),
+    (CodeFormat(codeformat.EAN13), "4006381333931", None),
+    (CodeFormat(codeformat.EAN13), "4006381333932",
+     "4006381333932 has a wrong EAN-13 check digit: the last digit must be 1."),
+    (CodeFormat(codeformat.EAN13), "400638133393",
+     "400638133393 cannot be printed as EAN-13, which encodes 13 digits, the last of them the check digit."),
+    (CodeFormat(length_min=8, length_max=8), "1234567", "1234567 has 7 characters, but this event's codes have "
+                                                        "exactly 8 characters."),
+    (CodeFormat(length_min=4, length_max=6), "ABCDEFG", "ABCDEFG has 7 characters, but this event's codes have "
+                                                        "4 to 6 characters."),
+    (CodeFormat(length_min=4), "ABC", "ABC has 3 characters, but this event's codes have at least 4 characters."),
+    (CodeFormat(length_max=4), "ABCDE", "ABCDE has 5 characters, but this event's codes have at most 4 characters."),
+    (CodeFormat(length_min=4, length_max=6), "ABCD", None),
+    (CodeFormat(codeformat.PATTERN, pattern="[A-Z]{2}[0-9]{3}"), "AB123", None),
+    (CodeFormat(codeformat.PATTERN, pattern="[A-Z]{2}[0-9]{3}"), "AB1234",
+     "AB1234 does not match this event's regular expression [A-Z]{2}[0-9]{3}."),
+    # the symbologies' own rules
+    (CodeFormat(symbology="ean13"), "4006381333932",
+     "4006381333932 has a wrong EAN-13 check digit: the last digit must be 1."),
+    (CodeFormat(symbology="itf"), "123", "123 cannot be printed as Interleaved 2 of 5, which encodes an even number "
+                                         "of digits."),
+    (CodeFormat(symbology="itf"), "1" * 60, None),
+    (CodeFormat(symbology="itf"), "1" * 62,
+     "1" * 62 + " is too long to be printed as Interleaved 2 of 5 on a ticket: at most 60 characters."),
+    (CodeFormat(symbology="code39"), "abc", "abc cannot be printed as Code 39, which encodes capital letters A–Z, "
+                                            "digits and the characters - . $ / + %."),
+    (CodeFormat(symbology="code39"), "A" * 26, "A" * 26 + " is too long to be printed as Code 39 on a ticket: at "
+                                                          "most 25 characters."),
+    (CodeFormat(symbology="code128"), "Grüße", "Grüße cannot be printed as Code 128, which encodes letters A–Z and "
+                                               "a–z, digits and the ASCII punctuation characters."),
+    (CodeFormat(symbology="code128"), "x" * 47, None),
+    (CodeFormat(symbology="datamatrix"), "Grüße" * 51, None),
+])
+def test_the_rule_of_a_format(code_format, secret, message):
+    assert code_format.checker()(secret) == message
+
+
+def test_a_regular_expression_that_backtracks_fails_the_secret_not_the_worker():
+    check = CodeFormat(codeformat.PATTERN, pattern="(a|aa)+c").checker()
+    assert "could not be checked against this event's regular expression in time" in check("a" * 60)
+
+
+@pytest.mark.parametrize("code_format, errors", [
+    (CodeFormat(length_min=9, length_max=8), [codeformat.LENGTH_MAX]),
+    (CodeFormat(codeformat.EAN13, length_min=8, length_max=8), [codeformat.LENGTH_MIN]),
+    (CodeFormat(codeformat.PATTERN), [codeformat.REGEX]),
+    (CodeFormat(codeformat.PATTERN, pattern="[A-Z"), [codeformat.REGEX]),
+    (CodeFormat(codeformat.PATTERN, pattern="(a|aa)+c"), [codeformat.REGEX]),
+    (CodeFormat(length_min=30, symbology="code39"), [barcodes.SETTING]),
+    (CodeFormat(codeformat.PATTERN, pattern="[A-Z]+", length_min=2, length_max=2, symbology="code39"), []),
+])
+def test_what_makes_a_format_wrong_in_itself(code_format, errors):
+    assert list(code_format.problems()) == errors
+
+
+def test_the_settings_api_reads_and_writes_the_format(token_client, event):
+    data = token_client.get(settings_api(event)).data
+    assert (data[codeformat.FORMAT], data[codeformat.LENGTH_MIN], data[codeformat.LENGTH_MAX],
+            data[codeformat.REGEX]) == ("free", 0, 0, "")
+    resp = token_client.patch(settings_api(event), {
+        codeformat.FORMAT: "regex", codeformat.REGEX: "[A-Z]{2}[0-9]+", codeformat.LENGTH_MIN: 5,
+    }, format="json")
+    assert resp.status_code == 200, resp.content
+    assert CodeFormat.of_event(event) == CodeFormat(codeformat.PATTERN, 5, 0, "[A-Z]{2}[0-9]+")
+
+
+@pytest.mark.parametrize("values, field", [
+    ({codeformat.FORMAT: "hex"}, codeformat.FORMAT),
+    ({codeformat.LENGTH_MIN: 256}, codeformat.LENGTH_MIN),
+    ({codeformat.LENGTH_MIN: 9, codeformat.LENGTH_MAX: 8}, codeformat.LENGTH_MAX),
+    ({codeformat.FORMAT: "regex"}, codeformat.REGEX),
+    ({codeformat.FORMAT: "regex", codeformat.REGEX: "(unclosed"}, codeformat.REGEX),
+    ({codeformat.FORMAT: "regex", codeformat.REGEX: "x" * 501}, codeformat.REGEX),
+    ({codeformat.FORMAT: "ean13", codeformat.LENGTH_MAX: 12}, codeformat.LENGTH_MIN),
+])
+def test_the_settings_api_refuses_a_wrong_format(token_client, event, values, field):
+    resp = token_client.patch(settings_api(event), values, format="json")
+    assert resp.status_code == 400 and field in resp.data, resp.content
+    assert CodeFormat.of_event(event) == CodeFormat()
+
+
+def test_every_way_in_refuses_secrets_that_do_not_fit(token_client, backend_client, event, tmp_path, capsys):
+    set_format(event, **{codeformat.FORMAT: codeformat.EAN13})
+    resp = token_client.post(pool_api(event), {"secret": "4006381333932"}, format="json")
+    assert resp.status_code == 400
+    assert resp.data == {"secret": ["4006381333932 has a wrong EAN-13 check digit: the last digit must be 1."]}
+    resp = token_client.post(pool_api(event, "bulk_create/"), [
+        {"secret": "4006381333931"}, {"secret": "ABC"},
+    ], format="json")
+    assert resp.status_code == 400 and resp.data[0] == {} and "ABC cannot be printed as EAN-13" in \
+        resp.data[1]["secret"][0]
+    resp = backend_client.post(pool_url(event, "add"), {"secret": "4006381333932"})
+    assert resp.status_code == 200
+    assert "4006381333932 has a wrong EAN-13 check digit" in resp.content.decode()
+    lines = b"".join(b"40063813339%02d\n" % n for n in range(31, 48))
+    path = write(tmp_path, "codes.csv", lines)
+    with pytest.raises(SystemExit):
+        call_command("import_secrets", "bigevents", "sampleconf", path)
+    err = capsys.readouterr().err
+    # line 1 holds 4006381333931; every other line has a wrong check digit
+    assert 'line 17: Secret "4006381333947": 4006381333947 has a wrong EAN-13 check digit: the last digit must be ' \
+           '8.' in err
+    assert "16 error(s) in 17 line(s); nothing was imported." in err
+    assert secrets(event) == []
+    resp = token_client.post(pool_api(event), {"secret": "4006381333931"}, format="json")
+    assert resp.status_code == 201
+
+
+def test_a_secret_in_the_pool_keeps_its_value_when_changed(token_client, event, item):
+    """A format set behind the pool's back (pretix' shell, a copied event) does not lock the secrets it holds."""
+    secret = add_secret(event, "OLD-1")
+    set_format(event, **{codeformat.FORMAT: codeformat.DIGITS})
+    resp = token_client.patch(pool_api(event, f"{secret.pk}/"), {"item": item.pk}, format="json")
+    assert resp.status_code == 200, resp.content
+    resp = token_client.patch(pool_api(event, f"{secret.pk}/"), {"secret": "NEW-1"}, format="json")
+    assert resp.status_code == 400 and "NEW-1 contains characters other than digits" in resp.data["secret"][0]
+
+
+def test_a_change_is_refused_while_unused_secrets_do_not_fit(token_client, event):
+    add_secret(event, "1234")
+    add_secret(event, "12345")
+    add_secret(event, "ABCDEF", used=True)  # on a ticket already: not the pool's to refuse
+    resp = token_client.patch(settings_api(event), {barcodes.SETTING: "itf"}, format="json")
+    assert resp.status_code == 400
+    message = resp.data[barcodes.SETTING][0]
+    assert message.startswith("1 unused secret in the pool does not fit printable as Interleaved 2 of 5 (12345).")
+    url = message.split("They are listed at ")[1]
+    assert url.startswith("http") and "/secrets_import/misfits?" in url and "symbology=itf" in url
+    assert CodeFormat.of_event(event) == CodeFormat()
+    resp = token_client.patch(settings_api(event), {codeformat.FORMAT: "digits", codeformat.LENGTH_MAX: 4},
+                              format="json")
+    assert resp.status_code == 400 and codeformat.FORMAT in resp.data
+    assert "1 unused secret in the pool does not fit Digits only, at most 4 characters (12345)." in \
+        resp.data[codeformat.FORMAT][0]
+    resp = token_client.patch(settings_api(event), {codeformat.FORMAT: "digits"}, format="json")
+    assert resp.status_code == 200
+    # saving other settings does not check the pool again
+    resp = token_client.patch(settings_api(event), {"secrets_import_low_threshold": 5}, format="json")
+    assert resp.status_code == 200
+
+
+def test_the_settings_page_links_to_the_secrets_that_do_not_fit(backend_client, event):
+    for n in range(3):
+        add_secret(event, f"A-{n}")
+    add_secret(event, "4006381333931")
+    data = {"secrets_import_when_empty": "refuse", "secrets_import_symbology": "qr", "secrets_import_format": "ean13"}
+    resp = backend_client.post(settings_url(event), data)
+    page = resp.content.decode()
+    assert resp.status_code == 200 and "3 unused secrets in the pool do not fit EAN-13" in page
+    link = page.split('/secrets_import/misfits?')[1].split('"')[0].replace("&amp;", "&")
+    event.settings.flush()
+    assert CodeFormat.of_event(event) == CodeFormat()
+    page = backend_client.get(pool_url(event, "misfits?" + link)).content.decode()
+    assert page.count('name="secret"') == 3 and "A-2 cannot be printed as EAN-13" in page
+    with scopes_disabled():
+        ids = list(ImportedSecret.of_event(event).exclude(secret="4006381333931").values_list("pk", flat=True))
+    backend_client.post(pool_url(event, "delete"), {"secret": ids, "confirm": "1"})
+    assert secrets(event) == ["4006381333931"]
+    assert backend_client.post(settings_url(event), data).status_code == 302
+    event.settings.flush()
+    assert CodeFormat.of_event(event) == CodeFormat(codeformat.EAN13)
+    page = backend_client.get(pool_url(event, "misfits?" + link)).content.decode()
+    assert "All unused secrets of the pool fit." in page
+
+
+def test_the_settings_page_shows_a_wrong_format(backend_client, event):
+    resp = backend_client.post(settings_url(event), {
+        "secrets_import_when_empty": "refuse", "secrets_import_format": "regex", "secrets_import_regex": "[",
+    })
+    assert resp.status_code == 200 and "This is not a valid regular expression" in resp.content.decode()
