@@ -70,6 +70,9 @@ TARGETS["cancel-date"] = ("s", "without the plugin", "pool secrets on the ticket
 TARGETS["feed poll"] = ("s/request", "pool 1k", "pool 1M", "B/A time", "<=", 1.5)
 TARGETS["feed full sync page"] = ("s/request", "small pool: page 1", "big pool: a page at 90 %", "B/A time", "<=", 1.5)
 # a ticket PDF through pretix' PDF output, with a Code 128 barcode drawn by the plugin against pretix' QR code
+TARGETS["import-format"] = (
+    "s", "import_file, any secret", "import_file, regex + length + Code 128", "B/A time", "<=", 1.25)
+TARGETS["format-change"] = ("s", "limit", "format change: check of the pool", "B (s)", "<=", 10.0)
 TARGETS["pdf-linear"] = ("s/ticket", "QR (pretix)", "Code 128 (plugin)", "B/A time", "<=", 1.2)
 # context without a target: a page in the middle costs its OFFSET with page numbers
 TARGETS["list api middle page"] = ("s/request", "pool 1k", "pool 1M", "B/A time", None, None)
@@ -688,6 +691,51 @@ class Bench:
         a, b = median(times["new"]), median(times["again"])
         self.add("import-duplicates", a, b, b / a, dict(lines=lines, times=times))
 
+    def bench_format(self):
+        """
+        A file import into an event with a code format (a regular expression, a length and Code 128 on the tickets)
+        against one without; then the check of that whole pool when the format changes and all of it still fits.
+        """
+        from django.db import connection
+        from django_scopes import scopes_disabled
+
+        from pretix_secrets_import import barcodes, codeformat
+        from pretix_secrets_import.importer import (
+            ColumnMapping, FileFormat, import_file,
+        )
+        lines = self.p["import_lines"]
+        path = os.path.join(self.datadir, "format.csv")
+        rule = {codeformat.FORMAT: codeformat.PATTERN, codeformat.REGEX: "F[0-9]+[ab]-[0-9]{8}",
+                codeformat.LENGTH_MAX: 20, barcodes.SETTING: "code128"}
+        times = {"free": [], "format": []}
+        for rep, pair in interleaved(self.p["import_reps"], "free", "format"):
+            for kind in pair:
+                event = self.make_event(f"format-{kind}-{rep}", "imported_secrets")
+                if kind == "format":
+                    for key, value in rule.items():
+                        event.settings.set(key, value)
+                    checked = event
+                with open(path, "w") as f:
+                    f.writelines(f"F{rep}{'ab'[kind == 'format']}-{i:08d}\n" for i in range(lines))
+                connection.close()
+                t = time.perf_counter()
+                with open(path, "rb") as f, scopes_disabled():
+                    result = import_file(event, f, FileFormat(), ColumnMapping(secret=0), keep_errors=3)
+                times[kind].append(time.perf_counter() - t)
+                if (result.imported, result.error_count) != (lines, 0):
+                    raise RuntimeError(f"{kind}: imported {result.imported}, errors {result.errors}")
+                log(f"import of {lines} lines, {kind}: {times[kind][-1]:.1f} s")
+        os.unlink(path)
+        a, b = median(times["free"]), median(times["format"])
+        self.add("import-format", a, b, b / a, dict(lines=lines, times=times, rule=rule))
+        connection.close()
+        t = time.perf_counter()
+        codeformat.check_change(checked, {**checked.settings.freeze(), codeformat.LENGTH_MIN: 10})
+        change = time.perf_counter() - t
+        log(f"format change checked against {lines} unused secrets: {change:.1f} s")
+        self.add("format-change", 10.0, change, change, dict(unused_secrets=lines),
+                 labels=("limit", f"check of {lines} unused secrets"))
+
     def bench_sales(self):
         if self.db != "postgresql":
             self.skip("sales-pg", "PostgreSQL only")
@@ -772,8 +820,8 @@ def main():
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--size", choices=tuple(SIZES), default=os.environ.get("BENCH_SIZE") or "full")
     parser.add_argument("--strict", action="store_true", help="exit with status 2 if a target is missed")
-    parser.add_argument("--only", help="comma-separated scenarios: alloc,scale,list,bulk,import,duplicates,sales,"
-                                       "sellable,feed,cancel,pdf")
+    parser.add_argument("--only", help="comma-separated scenarios: alloc,scale,list,bulk,import,duplicates,format,"
+                                       "sales,sellable,feed,cancel,pdf")
     parser.add_argument("--keep", action="store_true", help="keep the data directory (and database)")
     args = parser.parse_args()
     started = time.time()
@@ -811,6 +859,7 @@ def main():
             steps = [("alloc", bench.bench_alloc), ("scale", bench.bench_alloc_scale), ("list", bench.bench_list),
                      ("bulk", bench.bench_bulk), ("sales", bench.bench_sales), ("import", lambda: bench.bench_import(
                          config)), ("duplicates", bench.bench_duplicates),
+                     ("format", bench.bench_format),
                      ("sellable", bench.bench_sellable), ("feed", bench.bench_feed),
                      ("cancel", bench.bench_cancel_date), ("pdf", bench.bench_pdf)]
             for name, step in steps:

@@ -74,8 +74,16 @@ def check_secrets(secrets, errors, labels, fits=None) -> list:
     Adds the format errors and repeats of ``secrets`` to ``errors``; returns the valid secrets, each once. ``fits``
     checks the event's code format (``codeformat.CodeFormat.checker``), ``None`` if it takes any secret.
     """
-    if fits is None and all_valid_and_distinct(secrets):
-        return secrets
+    if all_valid_and_distinct(secrets):
+        if fits is None:
+            return secrets
+        problems = list(map(fits, secrets))
+        if not any(problems):
+            return secrets
+        for index, problem in enumerate(problems):
+            if problem is not None:
+                errors[index].setdefault("secret", []).append(problem)
+        return [secret for secret, problem in zip(secrets, problems) if problem is None]
     first = {}
     for index, secret in enumerate(secrets):
         try:
