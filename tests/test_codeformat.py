@@ -9,7 +9,7 @@ from pretix_secrets_import.models import ImportedSecret
 
 from .helpers import URL, add_secret
 from .test_importer import write
-from .test_views import pool_url, settings_url
+from .test_views import pool_url, settings_url, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -188,7 +188,8 @@ def test_the_settings_page_links_to_the_secrets_that_do_not_fit(backend_client, 
     resp = backend_client.post(settings_url(event), data)
     page = resp.content.decode()
     assert resp.status_code == 200 and "3 unused secrets in the pool do not fit EAN-13" in page
-    link = page.split('/secrets_import/misfits?')[1].split('"')[0].replace("&amp;", "&")
+    link = page.split('<a href="http://example.com/control/event/bigevents/sampleconf/secrets_import/misfits?')[1]
+    link = link.split('">Show them</a>')[0].replace("&amp;", "&")
     event.settings.flush()
     assert CodeFormat.of_event(event) == CodeFormat()
     page = backend_client.get(pool_url(event, "misfits?" + link)).content.decode()
@@ -209,3 +210,16 @@ def test_the_settings_page_shows_a_wrong_format(backend_client, event):
         "secrets_import_when_empty": "refuse", "secrets_import_format": "regex", "secrets_import_regex": "[",
     })
     assert resp.status_code == 200 and "This is not a valid regular expression" in resp.content.decode()
+
+
+def test_the_backend_file_import_reports_the_line(backend_client, event):
+    set_format(event, **{codeformat.FORMAT: codeformat.DIGITS, codeformat.LENGTH_MIN: 6, codeformat.LENGTH_MAX: 6})
+    process = upload(backend_client, event, "codes.csv", b"123456\n654321\n12345\n12345A\n")
+    resp = backend_client.post(process, {"format_set": "1", "encoding": "utf-8", "delimiter": ",",
+                                         "secret": "column:0"})
+    page = backend_client.get(resp["Location"]).content.decode()
+    assert "the file has 2 problems" in page
+    assert "<td>3</td>" in page and "12345 has 5 characters, but this event&#x27;s codes have exactly 6 characters." \
+        in page
+    assert "<td>4</td>" in page and "12345A contains characters other than digits" in page
+    assert secrets(event) == []
