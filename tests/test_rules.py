@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from hypothesis import given, strategies as st
 
 from pretix_secrets_import.rules import (
-    SECRET_MAX_LENGTH, all_valid_and_distinct, validate_secret,
+    SECRET_MAX_LENGTH, all_valid_and_distinct, check_secrets, validate_secret,
 )
 
 
@@ -60,3 +60,20 @@ def test_set_based_check_agrees_with_validate_secret(secrets):
 @given(texts | long_texts)
 def test_set_based_check_agrees_for_single_strings(secret):
     assert all_valid_and_distinct([secret]) == one_by_one([secret])
+
+
+def odd_length(secret):
+    return "odd" if len(secret) % 2 else None
+
+
+@given(st.lists(texts | long_texts, max_size=6))
+def test_a_code_format_reports_the_same_on_both_paths_of_check_secrets(secrets):
+    """check_secrets takes a set-based path for valid distinct input and a per-secret one otherwise."""
+    errors = [{} for _ in secrets]
+    valid = check_secrets(secrets, errors, None, odd_length)
+    for secret, error in zip(secrets, errors):
+        if error.get("secret") == ["odd"]:
+            assert len(secret) % 2 and secret not in valid
+        elif not error:
+            assert secret in valid and not len(secret) % 2
+    assert len(valid) == len(set(valid))
