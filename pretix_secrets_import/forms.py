@@ -39,9 +39,9 @@ class SecretsImportSettingsForm(SettingsForm):
     secrets_import_symbology = forms.ChoiceField(
         label=_("Barcode on PDF tickets"),
         help_text=_("The symbology that pretix' PDF tickets print the ticket secret in, on every ticket layout of "
-                    "this event: choose the one your gates scan. A secret the symbology cannot encode (for "
-                    "example a random secret that is not all digits for EAN-13) is printed as a QR code. Apple "
-                    "Wallet passes and the tickets that pretix' apps print themselves keep QR codes."),
+                    "this event: choose the one your gates scan. The pool then takes only secrets it can print. "
+                    "A random secret of a product without pool secrets that it cannot encode is printed as a QR "
+                    "code. Apple Wallet passes and the tickets that pretix' apps print themselves keep QR codes."),
         choices=barcodes.CHOICES,
         required=False,
     )
