@@ -223,3 +223,16 @@ def test_the_backend_file_import_reports_the_line(backend_client, event):
         in page
     assert "<td>4</td>" in page and "12345A contains characters other than digits" in page
     assert secrets(event) == []
+
+
+def test_the_page_of_misfits_goes_on_page_by_page(backend_client, event):
+    with scopes_disabled():
+        ImportedSecret.objects.bulk_create(ImportedSecret(event=event, organizer=event.organizer, secret=f"X-{n:03d}")
+                                           for n in range(52))
+    first = backend_client.get(pool_url(event, "misfits?format=digits")).content.decode()
+    assert first.count('name="secret"') == 50 and "X-049" in first and "X-050" not in first
+    next_url = first.split('href="?')[1].split('"')[0].replace("&amp;", "&")
+    second = backend_client.get(pool_url(event, "misfits?" + next_url)).content.decode()
+    assert second.count('name="secret"') == 2 and "X-051" in second and "Next page" not in second
+    wrong = backend_client.get(pool_url(event, "misfits?format=regex&regex=[")).content.decode()
+    assert "This is not a valid regular expression" in wrong
