@@ -162,13 +162,14 @@ def install():
         secret = op.secret
         if symbology == QR or o.get("content", "secret") != "secret" or not secret:
             return original(self, canvas, op, order, o)
-        if not can_encode(symbology, secret) and getattr(order, "code", None) == PREVIEW_ORDER_CODE:
+        # exactly the secrets the pool would take for the symbology; a random one may not fit it
+        if refusal(symbology, secret) is not None and getattr(order, "code", None) == PREVIEW_ORDER_CODE:
             secret = SAMPLES[symbology]
-        if not can_encode(symbology, secret):
+        if refusal(symbology, secret) is not None:
             return original(self, canvas, op, order, o)
         try:
             rows = modules(symbology, secret)
-        except ValueError:  # too long for the symbology: a QR code rather than no ticket
+        except ValueError:  # zint refuses it: a QR code rather than no ticket
             return original(self, canvas, op, order, o)
         color = Color(*(c / 255 for c in o["color"][:3])) if o.get("color") else None
         draw(canvas, symbology, rows, float(o["left"]) * mm, float(o["bottom"]) * mm, float(o["size"]) * mm,
