@@ -29,6 +29,7 @@ from pretix.base.modelimport import DataImportError
 from pretix.base.models import ItemVariation
 
 from . import alerts, pool
+from .codeformat import CodeFormat
 from .models import ImportedSecret
 from .rules import (
     ALREADY_IMPORTED, REPEATED, RESTRICTIONS, WHITESPACE, restriction_warnings,
@@ -540,6 +541,7 @@ def import_file(event, fileobj, fmt: FileFormat, mapping: ColumnMapping, *, on_e
                 transaction.set_rollback(True)
                 result.imported = 0
             elif result.imported:
+                run.check_format_kept()
                 event.log_action("pretix_secrets_import.secrets.imported", user=user, auth=auth, data={
                     "count": result.imported, "filename": filename,
                 })
@@ -572,6 +574,7 @@ class _FileImport:
     def __init__(self, event, mapping: ColumnMapping, on_error, keep_errors):
         self.event, self.mapping, self.on_error, self.keep_errors = event, mapping, on_error, keep_errors
         self.result = ImportResult()
+        self.code_format = CodeFormat.of_event(event)  # the settings stay cached on ``event`` for the whole run
         self.resolver = Resolver(event)
         self.stored = _StoredRows()
         self.chunk_errors = []
@@ -610,6 +613,18 @@ class _FileImport:
             raise DataImportError(_("The file does not contain any secrets."))
         self.result.restricted = dict(self.restricted)
         return self.result
+
+    def check_format_kept(self):
+        """
+        Refuse to store the import if the event's code format changed while it ran: the change checked the pool
+        without this import's secrets, which only its commit shows to others, and they were checked against the old
+        format.
+        """
+        self.event.settings.flush()
+        if CodeFormat.of_event(self.event) != self.code_format:
+            raise DataImportError(_("The code format of this event was changed while the file was imported, so "
+                                    "nothing was imported. Please import the file again to check it against the "
+                                    "new format."))
 
     def report(self, line, column, value, message):
         self.chunk_errors.append(LineError(line=line, column=str(self.column_names.get(column, column)), value=value,

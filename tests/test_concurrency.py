@@ -1,10 +1,12 @@
 """Races between two database connections; only PostgreSQL runs writers concurrently, so only it can show them."""
+import io
 import threading
 
 import pytest
 from django.db import connection, connections, transaction
 from django_scopes import scopes_disabled
 
+from pretix_secrets_import import importer
 from pretix_secrets_import.models import ImportedSecret
 
 from .helpers import url
@@ -52,3 +54,44 @@ def test_concurrent_insert_of_same_secret_is_400_not_500(token_client, event, bu
     with scopes_disabled():
         assert list(ImportedSecret.objects.filter(event=event).values_list("secret", flat=True)) == ["raced"]
     assert connection.vendor == "postgresql"
+
+
+def test_a_code_format_change_while_a_file_is_imported_fails_the_import(token_client, event, monkeypatch):
+    """
+    The change checks the pool in its own connection, which cannot see the import's secrets before the import
+    commits; the import sees the change before it commits and stores nothing.
+    """
+    stored, changed, outcome = threading.Event(), threading.Event(), []
+    store = importer._FileImport.store
+
+    def store_and_wait(self, valid):
+        store(self, valid)
+        stored.set()
+        changed.wait(timeout=10)
+
+    def run_import():
+        try:
+            with scopes_disabled():
+                data = io.BytesIO(b"A-1\nA-2\n")
+                importer.import_file(event, data, importer.sniff(data, "codes.csv"), importer.ColumnMapping())
+            outcome.append("imported")
+        except importer.DataImportError as e:
+            outcome.append(str(e))
+        finally:
+            connections.close_all()
+
+    monkeypatch.setattr(importer._FileImport, "store", store_and_wait)
+    other = threading.Thread(target=run_import)
+    other.start()
+    try:
+        assert stored.wait(timeout=10)
+        resp = token_client.patch(f"/api/v1/organizers/{event.organizer.slug}/events/{event.slug}/settings/",
+                                  {"secrets_import_format": "digits"}, format="json")
+        assert resp.status_code == 200, resp.content  # the pool it sees is empty
+    finally:
+        changed.set()
+        other.join(timeout=10)
+    assert outcome == ["The code format of this event was changed while the file was imported, so nothing was "
+                       "imported. Please import the file again to check it against the new format."]
+    with scopes_disabled():
+        assert not ImportedSecret.objects.filter(event=event).exists()

@@ -493,3 +493,21 @@ def test_command_prints_the_warnings(event, item2, tmp_path, capsys):
     out, err = capsys.readouterr()
     assert "Imported 2 secret(s)." in out and "Warning: Whitespace around 1 secret was removed." in err
     assert pool(event) == [("W-1", item2.pk, None, None), ("W-2", item2.pk, None, None)]
+
+
+def test_a_code_format_changed_during_the_import_fails_it(event, monkeypatch):
+    """The change checked the pool without this import's secrets: storing them could let secrets in that misfit."""
+    monkeypatch.setattr(importer, "CHUNK_SIZE", 2)
+    store = importer._FileImport.store
+
+    def store_then_change(self, valid):
+        store(self, valid)
+        if valid[-1][1]["secret"] == "A-3":  # after the last chunk was checked and stored
+            with scopes_disabled():
+                type(event).objects.get(pk=event.pk).settings.set("secrets_import_format", "digits")
+
+    monkeypatch.setattr(importer._FileImport, "store", store_then_change)
+    with pytest.raises(DataImportError, match="The code format of this event was changed while the file was "
+                                              "imported, so nothing was imported."):
+        run(event, b"A-1\nA-2\nA-3\n")
+    assert pool(event) == []
