@@ -7,13 +7,17 @@ symbology is refused while unused secrets of the pool do not fit the new one (``
 
 A regular expression is the organizer's own code. It runs with the ``regex`` module and a time limit per secret, so
 that a pattern that backtracks without end fails a secret with a message instead of holding a worker; a pattern that
-does so already on simple test strings is refused when it is entered.
+does so already on simple test strings is refused when it is entered, and so is one whose counted repetitions would
+take seconds and gigabytes to compile (``regex`` unrolls ``x{10000000}``). Checking the whole pool has a deadline too.
 """
 import dataclasses
+import functools
 import re
+from time import monotonic
 
 import regex
 from django.conf import settings
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
@@ -40,6 +44,11 @@ FORMATS = {
 CHARACTERS = {DIGITS: re.compile(r"[0-9]+"), ALPHANUMERIC: re.compile(r"[A-Za-z0-9+/=]+")}
 REGEX_MAX_LENGTH = 500
 MATCH_TIMEOUT = 0.05  # seconds for one secret; any sensible pattern takes microseconds
+# A secret has at most SECRET_MAX_LENGTH characters, so no count needs to be higher; unrolled, nested repetitions
+# multiply, and at SECRET_MAX_LENGTH ** 2 characters a pattern still compiles in milliseconds.
+UNROLLED_MAX = SECRET_MAX_LENGTH ** 2
+COUNTED = re.compile(r"\{([0-9]*)(?:,([0-9]*))?\}")
+CHECK_SECONDS = 20  # for checking the pool's unused secrets against a new format, within a web request
 # A pattern that takes longer than MATCH_TIMEOUT on one of these is refused when it is entered.
 PROBES = [c * SECRET_MAX_LENGTH + "!" for c in "a0A-_"] + ["a0" * (SECRET_MAX_LENGTH // 2) + "!"]
 MISFITS_SHOWN = 5
@@ -89,6 +98,13 @@ class CodeFormat:
             errors[barcodes.SETTING] = _("{symbology} prints at most {max} characters on a ticket, shorter than "
                                          "the shortest length of this format.").format(
                 symbology=spec.label, max=spec.max_length)
+        elif self.symbology == "ean13" and not self.length_min <= 13 <= (self.length_max or 13):
+            errors[barcodes.SETTING] = _("EAN-13 prints codes of 13 digits, which the length of this format "
+                                         "excludes.")
+        elif self.symbology == "itf" and (self.kind == EAN13 or (
+                self.length_min and self.length_min == self.length_max and self.length_min % 2)):
+            errors[barcodes.SETTING] = _("Interleaved 2 of 5 prints an even number of digits, which the codes of "
+                                         "this format never have.")
         if self.kind == PATTERN:
             error = pattern_problem(self.pattern)
             if error:
@@ -100,7 +116,7 @@ class CodeFormat:
         kind, length_min, length_max, symbology = self.kind, self.length_min, self.length_max, self.symbology
         characters = CHARACTERS.get(kind)
         # a file import checks millions of secrets: bound methods, and the messages only for secrets that fail
-        match = regex.compile(self.pattern).fullmatch if kind == PATTERN and self.pattern else None
+        match = compile_pattern(self.pattern).fullmatch if kind == PATTERN and self.pattern else None
         spec = barcodes.SYMBOLOGIES[symbology]
         printable = spec.pattern.fullmatch if spec.linear else None
         longest = spec.max_length
@@ -115,6 +131,9 @@ class CodeFormat:
                 )
                 return message.format(secret=secret)
             if kind == EAN13:
+                if not barcodes.SYMBOLOGIES["ean13"].pattern.fullmatch(secret):
+                    return _("{secret} is not an EAN-13 code, which this event's codes are: 13 digits, the last of "
+                             "them the check digit.").format(secret=secret)
                 problem = barcodes.refusal("ean13", secret)
                 if problem:
                     return str(problem)
@@ -158,32 +177,106 @@ class CodeFormat:
                 symbology=barcodes.SYMBOLOGIES[self.symbology].label)))
         return ", ".join(map(str, parts))
 
-    def as_query(self) -> dict:
-        """The format as query parameters of the page of misfits (``views.MisfitsView``)."""
-        return {"format": self.kind, "length_min": self.length_min, "length_max": self.length_max,
-                "regex": self.pattern, "symbology": self.symbology}
+    def sign(self, event) -> str:
+        """
+        The format as the signed ``format`` parameter of the page of misfits (``views.MisfitsView``): the page checks
+        the whole pool against it, so it takes only formats that ``check_change`` checked, not any a reader types.
+        """
+        return signing.dumps([self.kind, self.length_min, self.length_max, self.pattern, self.symbology],
+                             salt=_signing_salt(event), compress=True)
 
     @classmethod
-    def from_query(cls, query) -> "CodeFormat":
-        def number(key):
-            value = query.get(key, "")
-            return int(value) if value.isdigit() and int(value) <= SECRET_MAX_LENGTH else 0
+    def unsign(cls, event, value: str) -> "CodeFormat":
+        """The format of a ``sign``-ed parameter; ``signing.BadSignature`` if it is not one."""
+        try:
+            kind, length_min, length_max, pattern, symbology = signing.loads(value, salt=_signing_salt(event))
+        except (TypeError, ValueError) as e:  # signed, but not by ``sign``
+            raise signing.BadSignature(str(e)) from e
+        return cls.of({FORMAT: kind, LENGTH_MIN: length_min, LENGTH_MAX: length_max, REGEX: pattern,
+                       barcodes.SETTING: symbology})
 
-        return cls.of({FORMAT: query.get("format"), LENGTH_MIN: number("length_min"),
-                       LENGTH_MAX: number("length_max"), REGEX: query.get("regex", "")[:REGEX_MAX_LENGTH],
-                       barcodes.SETTING: query.get("symbology")})
+
+def _signing_salt(event) -> str:
+    return f"pretix_secrets_import.misfits:{event.pk}"
+
+
+def unrolled(pattern: str):
+    """
+    The highest count of the counted repetitions (``{m}``, ``{m,n}``) in a regular expression and the length it
+    grows to when ``regex`` unrolls them, both estimated from above, as ``(count, length)``. It reads the pattern
+    only as far as that needs: escapes, character sets, groups and comments.
+    """
+    sizes = [0]  # per open group, the unrolled length of its content so far
+    last = 0  # the unrolled length of the item that a quantifier after it repeats
+    highest, i, end = 0, 0, len(pattern)
+    while i < end:
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            if pattern[i - 1:i] in ("p", "P", "N") and pattern[i:i + 1] == "{":  # \p{Letter} and the like
+                i = pattern.find("}", i) + 1 or end
+            sizes[-1] += 1
+            last = 1
+            continue
+        if c == "[":
+            i += 1
+            i += pattern[i:i + 1] == "^"
+            i += pattern[i:i + 1] == "]"
+            while i < end and pattern[i] != "]":
+                i += 2 if pattern[i] == "\\" else 1
+            sizes[-1] += 1
+            last = 1
+        elif pattern.startswith("(?#", i):
+            i = pattern.find(")", i) + 1 or end
+            continue
+        elif c == "(":
+            sizes.append(0)
+        elif c == ")" and len(sizes) > 1:
+            last = max(sizes.pop(), 1)
+            sizes[-1] += last
+        elif c == "{" and COUNTED.match(pattern, i):
+            counted = COUNTED.match(pattern, i)
+            count = max(int(number or 0) for number in counted.groups()) if any(counted.groups()) else 1
+            highest = max(highest, count)
+            sizes[-1] += last * (count - 1)
+            last *= count
+            i = counted.end()
+            continue
+        elif c not in "*+?| \t\n\r\f\v":
+            sizes[-1] += 1
+            last = 1
+        i += 1
+    return highest, sum(sizes)
+
+
+@functools.lru_cache(maxsize=32)
+def compile_pattern(pattern: str):
+    """
+    A regular expression for secrets, compiled; ``ValueError`` with a message if it is not one or is too costly.
+    Cached here (a few formats are in use at a time), not in ``regex``'s own cache of hundreds of patterns.
+    """
+    if not pattern:
+        raise ValueError(_("Enter the regular expression that the secrets must match."))
+    if len(pattern) > REGEX_MAX_LENGTH:
+        raise ValueError(_("The regular expression must not be longer than {max} characters.").format(
+            max=REGEX_MAX_LENGTH))
+    count, length = unrolled(pattern)
+    if count > SECRET_MAX_LENGTH or length > UNROLLED_MAX:
+        raise ValueError(_("This regular expression repeats too much for secrets of at most {max} characters: use "
+                           "repeat counts up to {max}, and no counted repetitions inside each other that multiply to "
+                           "more than {unrolled}.").format(max=SECRET_MAX_LENGTH, unrolled=UNROLLED_MAX))
+    try:
+        return regex.compile(pattern, cache_pattern=False)
+    except (regex.error, ValueError, OverflowError, RecursionError, MemoryError) as e:
+        raise ValueError(_("This is not a valid regular expression: {error}").format(error=e)) from e
 
 
 def pattern_problem(pattern: str):
     """What is wrong with a regular expression for secrets (a message), or ``None``."""
-    if not pattern:
-        return _("Enter the regular expression that the secrets must match.")
-    if len(pattern) > REGEX_MAX_LENGTH:
-        return _("The regular expression must not be longer than {max} characters.").format(max=REGEX_MAX_LENGTH)
     try:
-        compiled = regex.compile(pattern)
-    except (regex.error, ValueError, OverflowError) as e:
-        return _("This is not a valid regular expression: {error}").format(error=e)
+        compiled = compile_pattern(pattern)
+    except ValueError as e:
+        return str(e)
     try:
         for probe in PROBES:
             compiled.fullmatch(probe, timeout=MATCH_TIMEOUT)
@@ -193,8 +286,19 @@ def pattern_problem(pattern: str):
     return None
 
 
-def misfits(event, code_format: CodeFormat, after: int = 0):
-    """Yield ``(id, secret, message)`` of the event's unused secrets that do not fit ``code_format``, by ID."""
+class TooSlow(Exception):
+    """Checking the pool against a format passed its deadline; ``after``: the ID of the last secret checked."""
+
+    def __init__(self, after: int):
+        super().__init__(after)
+        self.after = after
+
+
+def misfits(event, code_format: CodeFormat, after: int = 0, deadline: float = None):
+    """
+    Yield ``(id, secret, message)`` of the event's unused secrets with IDs above ``after`` that do not fit
+    ``code_format``, by ID. Raises ``TooSlow`` once ``monotonic()`` passes ``deadline``.
+    """
     from .models import ImportedSecret
 
     if code_format.is_free:
@@ -206,19 +310,23 @@ def misfits(event, code_format: CodeFormat, after: int = 0):
         message = check(secret)
         if message is not None:
             yield pk, secret, message
+        if deadline is not None and monotonic() > deadline:  # after a secret, so that each call gets on
+            raise TooSlow(pk)
 
 
-def misfits_url(event, code_format: CodeFormat) -> str:
+def misfits_url(event, code_format: CodeFormat, after: int = 0) -> str:
+    query = {"format": code_format.sign(event), **({"after": after} if after else {})}
     return settings.SITE_URL + reverse("plugins:pretix_secrets_import:misfits", kwargs={
         "organizer": event.organizer.slug, "event": event.slug,
-    }) + "?" + urlencode(code_format.as_query())
+    }) + "?" + urlencode(query)
 
 
 def check_change(event, values, html=False):
     """
     Raise a ValidationError if the code format in the settings ``values`` (all of the event's settings, the changed
     ones merged in) is wrong in itself, or differs from the event's current one and unused secrets of its pool do not
-    fit it: the message counts them and links to them (``html``: as a link, else as the address).
+    fit it: the message counts them and links to them (``html``: as a link, else as the address). Also if checking
+    takes longer than ``CHECK_SECONDS``: then the format stays as it is too.
     """
     new = CodeFormat.of(values)
     errors = new.problems()
@@ -227,11 +335,18 @@ def check_change(event, values, html=False):
     old = CodeFormat.of_event(event)
     if new == old:
         return
+    field = barcodes.SETTING if new.symbology != old.symbology else FORMAT
     count, examples = 0, []
-    for _pk, secret, _message in misfits(event, new):
-        count += 1
-        if len(examples) < MISFITS_SHOWN:
-            examples.append(secret)
+    try:
+        for _pk, secret, _message in misfits(event, new, deadline=monotonic() + CHECK_SECONDS):
+            count += 1
+            if len(examples) < MISFITS_SHOWN:
+                examples.append(secret)
+    except TooSlow:
+        raise ValidationError({field: [_(
+            "Checking the unused secrets of the pool against {format} took longer than {seconds} seconds, so the "
+            "settings were not changed. A simpler regular expression checks faster."
+        ).format(format=new.describe(), seconds=CHECK_SECONDS)]})
     if not count:
         return
     message = ngettext(
@@ -245,5 +360,4 @@ def check_change(event, values, html=False):
         message = format_html('{} <a href="{}">{}</a>', message, url, _("Show them"))
     else:
         message = "{} {}".format(message, _("They are listed at {url}").format(url=url))
-    field = barcodes.SETTING if new.symbology != old.symbology else FORMAT
     raise ValidationError({field: [message]})

@@ -4,12 +4,13 @@ import logging
 import re
 from dataclasses import asdict
 from datetime import timedelta
-from itertools import islice
+from time import monotonic
 from uuid import UUID, uuid4
 
 from celery.result import AsyncResult
 from django.conf import settings
 from django.contrib import messages
+from django.core import signing
 from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
 from django.http import FileResponse, Http404, JsonResponse, QueryDict
@@ -18,7 +19,6 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import translation
 from django.utils.functional import cached_property
-from django.utils.http import urlencode
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _, ngettext
 from django.views import View
@@ -35,7 +35,7 @@ from pretix.helpers import OF_SELF
 from . import alerts, config, pool
 from .alerts import group_names, labels
 from .apps import enabled_for
-from .codeformat import CodeFormat, misfits
+from .codeformat import CodeFormat, TooSlow, misfits, misfits_url
 from .forms import (
     AddSecretForm, ImportForm, PoolFilterForm, SecretsImportSettingsForm,
     UploadForm,
@@ -54,6 +54,7 @@ from .sellable import sellable
 from .tasks import REPORT_TYPE, import_secrets, lost_reason
 
 SESSION_SALT = "pretix_secrets_import"
+MISFITS_SECONDS = 10  # a page of secrets that do not fit stops looking after this and offers to go on
 TOO_LARGE_FOR_REQUEST = _(
     "This file has about {lines} lines. This pretix runs without a background task queue (Celery), so an import runs "
     "inside the web request, and files of more than {limit} lines could be cut off by the web server's time limit. "
@@ -330,15 +331,26 @@ class MisfitsView(PoolMixin, TemplateView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         event = self.request.event
-        code_format = CodeFormat.from_query(self.request.GET)
-        problems = code_format.problems()
-        found = [] if problems else list(islice(
-            misfits(event, code_format, after=_id_param(self.request.GET.get("after")) or 0), POOL_PAGE_SIZE + 1))
-        ctx["format_problems"] = list(problems.values())
+        try:
+            code_format = CodeFormat.unsign(event, self.request.GET.get("format", ""))
+        except signing.BadSignature:
+            raise Http404(_("This link to secrets that do not fit a code format is not valid. Change the settings "
+                            "again to get a new one."))
+        after = _id_param(self.request.GET.get("after")) or 0
+        found, stopped = [], None
+        try:
+            for misfit in misfits(event, code_format, after=after, deadline=monotonic() + MISFITS_SECONDS):
+                found.append(misfit)
+                if len(found) > POOL_PAGE_SIZE:
+                    break
+        except TooSlow as e:
+            stopped = e.after
         ctx["format"] = code_format.describe()
         ctx["misfits"] = found[:POOL_PAGE_SIZE]
-        ctx["next_url"] = "?" + urlencode({**code_format.as_query(), "after": found[POOL_PAGE_SIZE - 1][0]}) \
-            if len(found) > POOL_PAGE_SIZE else None
+        ctx["stopped"] = stopped is not None
+        if len(found) > POOL_PAGE_SIZE or (stopped is not None and stopped > after):
+            ctx["next_url"] = misfits_url(event, code_format, found[POOL_PAGE_SIZE - 1][0]
+                                          if len(found) > POOL_PAGE_SIZE else stopped)
         ctx["can_write"] = self.request.user.has_event_permission(
             event.organizer, event, "event.orders:write", request=self.request)
         ctx["back"] = self.pool_url

@@ -2,6 +2,7 @@
 import pytest
 from django.core.management import call_command
 from django_scopes import scopes_disabled
+from hypothesis import given, settings, strategies as st
 
 from pretix_secrets_import import barcodes, codeformat
 from pretix_secrets_import.codeformat import CodeFormat
@@ -44,7 +45,9 @@ def secrets(event):
     (CodeFormat(codeformat.EAN13), "4006381333932",
      "4006381333932 has a wrong EAN-13 check digit: the last digit must be 1."),
     (CodeFormat(codeformat.EAN13), "400638133393",
-     "400638133393 cannot be printed as EAN-13, which encodes 13 digits, the last of them the check digit."),
+     "400638133393 is not an EAN-13 code, which this event's codes are: 13 digits, the last of them the check digit."),
+    (CodeFormat(codeformat.EAN13, symbology="ean13"), "400638133393",
+     "400638133393 is not an EAN-13 code, which this event's codes are: 13 digits, the last of them the check digit."),
     (CodeFormat(length_min=8, length_max=8), "1234567", "1234567 has 7 characters, but this event's codes have "
                                                         "exactly 8 characters."),
     (CodeFormat(length_min=4, length_max=6), "ABCDEFG", "ABCDEFG has 7 characters, but this event's codes have "
@@ -89,6 +92,13 @@ def test_a_regular_expression_that_backtracks_fails_the_secret_not_the_worker():
     (CodeFormat(codeformat.PATTERN, pattern="(a|aa)+c"), [codeformat.REGEX]),
     (CodeFormat(length_min=30, symbology="code39"), [barcodes.SETTING]),
     (CodeFormat(codeformat.PATTERN, pattern="[A-Z]+", length_min=2, length_max=2, symbology="code39"), []),
+    # a symbology that can print none of the format's codes
+    (CodeFormat(length_max=12, symbology="ean13"), [barcodes.SETTING]),
+    (CodeFormat(length_min=14, symbology="ean13"), [barcodes.SETTING]),
+    (CodeFormat(codeformat.EAN13, symbology="itf"), [barcodes.SETTING]),
+    (CodeFormat(length_min=7, length_max=7, symbology="itf"), [barcodes.SETTING]),
+    (CodeFormat(length_min=7, length_max=8, symbology="itf"), []),
+    (CodeFormat(codeformat.EAN13, symbology="ean13"), []),
 ])
 def test_what_makes_a_format_wrong_in_itself(code_format, errors):
     assert list(code_format.problems()) == errors
@@ -128,7 +138,7 @@ def test_every_way_in_refuses_secrets_that_do_not_fit(token_client, backend_clie
     resp = token_client.post(pool_api(event, "bulk_create/"), [
         {"secret": "4006381333931"}, {"secret": "ABC"},
     ], format="json")
-    assert resp.status_code == 400 and resp.data[0] == {} and "ABC cannot be printed as EAN-13" in \
+    assert resp.status_code == 400 and resp.data[0] == {} and "ABC is not an EAN-13 code" in \
         resp.data[1]["secret"][0]
     resp = backend_client.post(pool_url(event, "add"), {"secret": "4006381333932"})
     assert resp.status_code == 200
@@ -166,7 +176,7 @@ def test_a_change_is_refused_while_unused_secrets_do_not_fit(token_client, event
     message = resp.data[barcodes.SETTING][0]
     assert message.startswith("1 unused secret in the pool does not fit printable as Interleaved 2 of 5 (12345).")
     url = message.split("They are listed at ")[1]
-    assert url.startswith("http") and "/secrets_import/misfits?" in url and "symbology=itf" in url
+    assert url.startswith("http") and "/secrets_import/misfits?format=" in url
     assert CodeFormat.of_event(event) == CodeFormat()
     resp = token_client.patch(settings_api(event), {codeformat.FORMAT: "digits", codeformat.LENGTH_MAX: 4},
                               format="json")
@@ -193,7 +203,7 @@ def test_the_settings_page_links_to_the_secrets_that_do_not_fit(backend_client, 
     event.settings.flush()
     assert CodeFormat.of_event(event) == CodeFormat()
     page = backend_client.get(pool_url(event, "misfits?" + link)).content.decode()
-    assert page.count('name="secret"') == 3 and "A-2 cannot be printed as EAN-13" in page
+    assert page.count('name="secret"') == 3 and "A-2 is not an EAN-13 code" in page
     with scopes_disabled():
         ids = list(ImportedSecret.of_event(event).exclude(secret="4006381333931").values_list("pk", flat=True))
     backend_client.post(pool_url(event, "delete"), {"secret": ids, "confirm": "1"})
@@ -225,14 +235,79 @@ def test_the_backend_file_import_reports_the_line(backend_client, event):
     assert secrets(event) == []
 
 
+def next_page(page):
+    return page.split('href="http://example.com')[-1].split('"')[0].replace("&amp;", "&")
+
+
 def test_the_page_of_misfits_goes_on_page_by_page(backend_client, event):
     with scopes_disabled():
         ImportedSecret.objects.bulk_create(ImportedSecret(event=event, organizer=event.organizer, secret=f"X-{n:03d}")
                                            for n in range(52))
-    first = backend_client.get(pool_url(event, "misfits?format=digits")).content.decode()
+    first = backend_client.get(codeformat.misfits_url(event, CodeFormat(codeformat.DIGITS))).content.decode()
     assert first.count('name="secret"') == 50 and "X-049" in first and "X-050" not in first
-    next_url = first.split('href="?')[1].split('"')[0].replace("&amp;", "&")
-    second = backend_client.get(pool_url(event, "misfits?" + next_url)).content.decode()
+    assert "Next page" in first
+    second = backend_client.get(next_page(first)).content.decode()
     assert second.count('name="secret"') == 2 and "X-051" in second and "Next page" not in second
-    wrong = backend_client.get(pool_url(event, "misfits?format=regex&regex=[")).content.decode()
-    assert "This is not a valid regular expression" in wrong
+
+
+def test_the_page_of_misfits_takes_only_formats_that_a_change_checked(backend_client, event, event2):
+    """The page runs the format over the whole pool: no reader can make it run an expression of their own."""
+    add_secret(event, "A-1")
+    for query in ("", "?format=digits", "?format=regex&regex=x{99999999}",
+                  "?" + codeformat.misfits_url(event, CodeFormat(codeformat.DIGITS)).split("?")[1] + "x"):
+        assert backend_client.get(pool_url(event, "misfits" + query)).status_code == 404, query
+    elsewhere = codeformat.misfits_url(event2, CodeFormat(codeformat.DIGITS)).split("?")[1]
+    assert backend_client.get(pool_url(event, "misfits?" + elsewhere)).status_code == 404
+    page = backend_client.get(codeformat.misfits_url(event, CodeFormat(codeformat.DIGITS))).content.decode()
+    assert "A-1 contains characters other than digits" in page
+
+
+def test_the_page_of_misfits_answers_in_time_and_goes_on_from_there(backend_client, event, monkeypatch):
+    monkeypatch.setattr("pretix_secrets_import.views.MISFITS_SECONDS", 0)
+    for secret in ("A-1", "123", "A-2"):
+        add_secret(event, secret)
+    page = backend_client.get(codeformat.misfits_url(event, CodeFormat(codeformat.DIGITS))).content.decode()
+    assert "shows what it found so far" in page and "A-1" in page and "A-2" not in page
+    page = backend_client.get(next_page(page)).content.decode()  # "123" fits: nothing to show, but it goes on
+    assert "shows what it found so far" in page and 'name="secret"' not in page and "All unused" not in page
+    page = backend_client.get(next_page(page)).content.decode()
+    assert "A-2" in page and "A-1" not in page
+
+
+def test_a_change_that_takes_too_long_to_check_is_refused(token_client, event, monkeypatch):
+    monkeypatch.setattr(codeformat, "CHECK_SECONDS", 0)
+    add_secret(event, "123")
+    resp = token_client.patch(settings_api(event), {codeformat.FORMAT: "digits"}, format="json")
+    assert resp.status_code == 400
+    assert "took longer than 0 seconds, so the settings were not changed" in resp.data[codeformat.FORMAT][0]
+    assert CodeFormat.of_event(event) == CodeFormat()
+
+
+@pytest.mark.parametrize("pattern", [
+    "x{10000000}", "x{99999999}", "x{4294967296}", "[0-9]{256}", "x{256,}", "x{,256}", "((x{255}){255}){2}",
+    "(?:(?:[a-z]{100}){100}){100}", "(a{255}b{255}){255}", "x{255}{255}{2}", r"\d{300}", "[{]{300}",
+])
+def test_a_regular_expression_that_repeats_too_much_is_refused_before_compiling(token_client, event, pattern):
+    """``regex`` unrolls counted repetitions: x{99999999} alone would take gigabytes and a MemoryError."""
+    assert codeformat.pattern_problem(pattern).startswith("This regular expression repeats too much")
+    resp = token_client.patch(settings_api(event), {codeformat.FORMAT: "regex", codeformat.REGEX: pattern},
+                              format="json")
+    assert resp.status_code == 400 and "repeats too much" in resp.data[codeformat.REGEX][0]
+
+
+@pytest.mark.parametrize("pattern", [
+    "[0-9]{255}", "x{0,255}", "(x{255}){255}", r"\p{L}{3}[0-9]{4,6}", r"(?#{99999})[A-Z]{3}", "[a{9}]{3}",
+    r"\{99999\}", "(DAY[0-9]+|SERIES)-[0-9]{4}", "[A-Z]{2}-[0-9]{4}-[0-9]{4}(-[A-Z])?", "(?i)[a-f0-9]{32}",
+])
+def test_a_regular_expression_that_repeats_within_bounds_is_taken(pattern):
+    assert codeformat.pattern_problem(pattern) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ax059\\[]{}(),?*+|#:^-pL", max_size=40))
+def test_any_text_as_a_regular_expression_gets_an_answer(pattern):
+    """Whatever an organizer types, the answer is a message or a pattern that compiled within the bounds."""
+    problem = codeformat.pattern_problem(pattern)
+    if problem is None:
+        count, length = codeformat.unrolled(pattern)
+        assert count <= 255 and length <= codeformat.UNROLLED_MAX
