@@ -44,10 +44,13 @@ FORMATS = {
 CHARACTERS = {DIGITS: re.compile(r"[0-9]+"), ALPHANUMERIC: re.compile(r"[A-Za-z0-9+/=]+")}
 REGEX_MAX_LENGTH = 500
 MATCH_TIMEOUT = 0.05  # seconds for one secret; any sensible pattern takes microseconds
+TIMEOUTS_MAX = 10  # secrets per check (a request, a chunk of a file) that may run into MATCH_TIMEOUT
 # A secret has at most SECRET_MAX_LENGTH characters, so no count needs to be higher; unrolled, nested repetitions
 # multiply, and at SECRET_MAX_LENGTH ** 2 characters a pattern still compiles in milliseconds.
-UNROLLED_MAX = SECRET_MAX_LENGTH ** 2
+UNROLLED_MAX = 2 * SECRET_MAX_LENGTH ** 2
 COUNTED = re.compile(r"\{([0-9]*)(?:,([0-9]*))?\}")
+# an inline flag group of ``regex``, scoped (``(?i:``) or not (``(?i)``)
+FLAGS = re.compile(r"\(\?((?:[abefiLmprsuwx]|V[01]|-)+)([:)])")
 CHECK_SECONDS = 20  # for checking the pool's unused secrets against a new format, within a web request
 # A pattern that takes longer than MATCH_TIMEOUT on one of these is refused when it is entered.
 PROBES = [c * SECRET_MAX_LENGTH + "!" for c in "a0A-_"] + ["a0" * (SECRET_MAX_LENGTH // 2) + "!"]
@@ -101,7 +104,7 @@ class CodeFormat:
         elif self.symbology == "ean13" and not self.length_min <= 13 <= (self.length_max or 13):
             errors[barcodes.SETTING] = _("EAN-13 prints codes of 13 digits, which the length of this format "
                                          "excludes.")
-        elif self.symbology == "itf" and (self.kind == EAN13 or (
+        elif self.symbology == "itf" and (self.kind == EAN13 or self.length_max == 1 or (
                 self.length_min and self.length_min == self.length_max and self.length_min % 2)):
             errors[barcodes.SETTING] = _("Interleaved 2 of 5 prints an even number of digits, which the codes of "
                                          "this format never have.")
@@ -116,7 +119,14 @@ class CodeFormat:
         kind, length_min, length_max, symbology = self.kind, self.length_min, self.length_max, self.symbology
         characters = CHARACTERS.get(kind)
         # a file import checks millions of secrets: bound methods, and the messages only for secrets that fail
-        match = compile_pattern(self.pattern).fullmatch if kind == PATTERN and self.pattern else None
+        match, broken = None, None
+        if kind == PATTERN:
+            try:
+                match = compile_pattern(self.pattern).fullmatch
+            except ValueError as e:  # stored before a rule for expressions was added: no secret can be checked
+                broken = _("{secret} cannot be checked: this event's regular expression is not valid ({error}). "
+                           "Please correct it in the settings.").format(secret="{secret}", error=e)
+        timeouts = []  # after TIMEOUTS_MAX of them, the expression is not tried again in this check
         spec = barcodes.SYMBOLOGIES[symbology]
         printable = spec.pattern.fullmatch if spec.linear else None
         longest = spec.max_length
@@ -140,10 +150,15 @@ class CodeFormat:
             if (length_min and len(secret) < length_min) or (length_max and len(secret) > length_max):
                 return _("{secret} has {length} characters, but this event's codes have {lengths}.").format(
                     secret=secret, length=len(secret), lengths=self.lengths())
+            if broken is not None:
+                return broken.format(secret=secret)
             if match is not None:
                 try:
+                    if len(timeouts) >= TIMEOUTS_MAX:
+                        raise TimeoutError
                     fits = match(secret, timeout=MATCH_TIMEOUT)
                 except TimeoutError:
+                    timeouts.append(secret)
                     return _("{secret} could not be checked against this event's regular expression in time: "
                              "please simplify the expression in the settings.").format(secret=secret)
                 if not fits:
@@ -204,13 +219,27 @@ def unrolled(pattern: str):
     """
     The highest count of the counted repetitions (``{m}``, ``{m,n}``) in a regular expression and the length it
     grows to when ``regex`` unrolls them, both estimated from above, as ``(count, length)``. It reads the pattern
-    only as far as that needs: escapes, character sets, groups and comments.
+    only as far as that needs: escapes, character sets, groups, flags and comments; ``ValueError`` with a message
+    for the two kinds of flags that would hide counts from it.
     """
     sizes = [0]  # per open group, the unrolled length of its content so far
     last = 0  # the unrolled length of the item that a quantifier after it repeats
     highest, i, end = 0, 0, len(pattern)
     while i < end:
         c = pattern[i]
+        flags = FLAGS.match(pattern, i) if c == "(" else None
+        if flags:
+            # Verbose mode hides counts in whitespace and comments, and regex lets a count after a flag group
+            # repeat the item before it: neither is needed for secrets, so both are refused.
+            if "x" in flags[1]:
+                raise ValueError(_("Verbose mode (the flag x) is not available for secrets' expressions."))
+            if flags[2] == ")" and not _only_flags(pattern[:i]):
+                raise ValueError(_("Put flags such as (?i) at the start of the expression, or use a scoped "
+                                   "group such as (?i:…)."))
+            if flags[2] == ":":
+                sizes.append(0)
+            i = flags.end()
+            continue
         if c == "\\":
             i += 2
             if pattern[i - 1:i] in ("p", "P", "N") and pattern[i:i + 1] == "{":  # \p{Letter} and the like
@@ -249,6 +278,16 @@ def unrolled(pattern: str):
     return highest, sum(sizes)
 
 
+def _only_flags(text: str) -> bool:
+    """Whether ``text`` consists of unscoped inline flag groups only."""
+    while text:
+        flags = FLAGS.match(text)
+        if not flags or flags[2] != ")":
+            return False
+        text = text[flags.end():]
+    return True
+
+
 @functools.lru_cache(maxsize=32)
 def compile_pattern(pattern: str):
     """
@@ -260,15 +299,17 @@ def compile_pattern(pattern: str):
     if len(pattern) > REGEX_MAX_LENGTH:
         raise ValueError(_("The regular expression must not be longer than {max} characters.").format(
             max=REGEX_MAX_LENGTH))
-    count, length = unrolled(pattern)
+    count, length = unrolled(pattern)  # ValueError for what it does not read
     if count > SECRET_MAX_LENGTH or length > UNROLLED_MAX:
         raise ValueError(_("This regular expression repeats too much for secrets of at most {max} characters: use "
-                           "repeat counts up to {max}, and no counted repetitions inside each other that multiply to "
-                           "more than {unrolled}.").format(max=SECRET_MAX_LENGTH, unrolled=UNROLLED_MAX))
+                           "repeat counts up to {max}, and counted repetitions inside each other only as far as the "
+                           "expression, written out, stays within {unrolled} characters.").format(
+            max=SECRET_MAX_LENGTH, unrolled=UNROLLED_MAX))
     try:
         return regex.compile(pattern, cache_pattern=False)
     except (regex.error, ValueError, OverflowError, RecursionError, MemoryError) as e:
-        raise ValueError(_("This is not a valid regular expression: {error}").format(error=e)) from e
+        raise ValueError(_("This is not a valid regular expression: {error}").format(
+            error=str(e) or type(e).__name__)) from e
 
 
 def pattern_problem(pattern: str):
@@ -314,6 +355,15 @@ def misfits(event, code_format: CodeFormat, after: int = 0, deadline: float = No
             raise TooSlow(pk)
 
 
+def _pool_version(event):
+    """What changes when secrets are added to the pool or removed from it, but not when sales use them."""
+    from . import pool
+    from .models import ImportedSecret
+
+    last = ImportedSecret.of_event(event).order_by("-pk").values_list("pk", flat=True).first()
+    return sum(group.total for group in pool.summary(event)), last
+
+
 def misfits_url(event, code_format: CodeFormat, after: int = 0) -> str:
     query = {"format": code_format.sign(event), **({"after": after} if after else {})}
     return settings.SITE_URL + reverse("plugins:pretix_secrets_import:misfits", kwargs={
@@ -337,16 +387,22 @@ def check_change(event, values, html=False):
         return
     field = barcodes.SETTING if new.symbology != old.symbology else FORMAT
     count, examples = 0, []
+    before = _pool_version(event)
     try:
         for _pk, secret, _message in misfits(event, new, deadline=monotonic() + CHECK_SECONDS):
             count += 1
             if len(examples) < MISFITS_SHOWN:
                 examples.append(secret)
     except TooSlow:
-        raise ValidationError({field: [_(
-            "Checking the unused secrets of the pool against {format} took longer than {seconds} seconds, so the "
-            "settings were not changed. A simpler regular expression checks faster."
-        ).format(format=new.describe(), seconds=CHECK_SECONDS)]})
+        message = _("Checking the unused secrets of the pool against {format} took longer than {seconds} seconds, "
+                    "so the settings were not changed.").format(format=new.describe(), seconds=CHECK_SECONDS)
+        if new.kind == PATTERN:
+            message = "{} {}".format(message, _("A simpler regular expression checks faster."))
+        raise ValidationError({field: [message]})
+    if not count and _pool_version(event) != before:
+        # secrets that a file import or an API client committed while the pool was read may not have been seen
+        raise ValidationError({field: [_("Secrets were added to the pool or removed while it was checked against "
+                                         "the new format. Please save again.")]})
     if not count:
         return
     message = ngettext(

@@ -26,9 +26,9 @@ from django.utils.translation import gettext as _, ngettext, pgettext
 
 from pretix.base.i18n import LazyI18nString
 from pretix.base.modelimport import DataImportError
-from pretix.base.models import ItemVariation
+from pretix.base.models import Event_SettingsStore, ItemVariation
 
-from . import alerts, pool
+from . import alerts, codeformat, pool
 from .codeformat import CodeFormat
 from .models import ImportedSecret
 from .rules import (
@@ -541,11 +541,11 @@ def import_file(event, fileobj, fmt: FileFormat, mapping: ColumnMapping, *, on_e
                 transaction.set_rollback(True)
                 result.imported = 0
             elif result.imported:
-                run.check_format_kept()
                 event.log_action("pretix_secrets_import.secrets.imported", user=user, auth=auth, data={
                     "count": result.imported, "filename": filename,
                 })
                 alerts.pool_grew(event)
+                run.check_format_kept()  # last, right before the commit
     except Exception as e:
         # our own messages name lines and columns, never a secret; other exceptions only by their type
         reason = f"DataImportError: {e}" if isinstance(e, DataImportError) else type(e).__name__
@@ -574,7 +574,7 @@ class _FileImport:
     def __init__(self, event, mapping: ColumnMapping, on_error, keep_errors):
         self.event, self.mapping, self.on_error, self.keep_errors = event, mapping, on_error, keep_errors
         self.result = ImportResult()
-        self.code_format = CodeFormat.of_event(event)  # the settings stay cached on ``event`` for the whole run
+        self.code_format = CodeFormat.of_event(event)  # every chunk is checked against this one
         self.resolver = Resolver(event)
         self.stored = _StoredRows()
         self.chunk_errors = []
@@ -620,8 +620,9 @@ class _FileImport:
         without this import's secrets, which only its commit shows to others, and they were checked against the old
         format.
         """
-        self.event.settings.flush()
-        if CodeFormat.of_event(self.event) != self.code_format:
+        # from the database: Django's cache may hold the old settings for a moment after the change committed
+        stored = Event_SettingsStore.objects.filter(object=self.event, key__in=codeformat.SETTINGS)
+        if CodeFormat.of(dict(stored.values_list("key", "value"))) != self.code_format:
             raise DataImportError(_("The code format of this event was changed while the file was imported, so "
                                     "nothing was imported. Please import the file again to check it against the "
                                     "new format."))
@@ -679,7 +680,7 @@ class _FileImport:
         rows, texts, problems = self.rows(chunk)
         lines = [line for line, _cells in chunk]
         cleaned, errors = ImportedSecret.clean_rows(
-            self.event, rows, labels=_Labels(self.line_label, lines), check_pool=False,
+            self.event, rows, labels=_Labels(self.line_label, lines), check_pool=False, code_format=self.code_format,
         )
         if self.count_restricted:
             self.restricted.update(row["item"] for row in cleaned if row is not None and row["item"] is not None)

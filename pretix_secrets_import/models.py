@@ -110,7 +110,7 @@ class ImportedSecret(LoggedModel):
         return cls.objects.with_scopes_disabled().filter(event=event)
 
     @classmethod
-    def clean_rows(cls, event: Event, rows, instance=None, labels=None, check_pool=True):
+    def clean_rows(cls, event: Event, rows, instance=None, labels=None, check_pool=True, code_format=None):
         """
         Validate rows to be stored in ``event``'s pool, set-based: a fixed number of queries for any number of rows.
         This is the one place of the pool's rules; the API, the backend forms and the file import all call it.
@@ -119,6 +119,7 @@ class ImportedSecret(LoggedModel):
         instance or ``None``). ``instance`` is the secret being changed, if any; ``labels`` names each row in messages
         (default: "entry 1", ...). ``check_pool=False`` leaves the check against the pool to
         ``pool.insert_rows(..., skip_existing=True)``, which a file import does: the unique index answers it.
+        ``code_format`` is the event's (``CodeFormat.of_event``) unless given.
 
         Returns ``(cleaned, errors)``: per row a dict with instances in place of IDs (``None`` if invalid), and a
         dict of field names to lists of messages (empty if valid). Cleaned secrets are trimmed (``rules.trim_secrets``).
@@ -128,7 +129,7 @@ class ImportedSecret(LoggedModel):
         rows = list(rows)
         errors = [{} for _ in rows]
         secrets = rules.trim_secrets(row.get("secret") for row in rows)
-        code_format = CodeFormat.of_event(event)
+        code_format = code_format or CodeFormat.of_event(event)
         fits = None if code_format.is_free else code_format.checker()
         if fits is not None and instance is not None:  # a secret the pool holds already may keep its value
             fits = functools.partial(_unless_kept, fits, instance.secret)

@@ -272,6 +272,8 @@ def test_the_page_of_misfits_answers_in_time_and_goes_on_from_there(backend_clie
     assert "shows what it found so far" in page and 'name="secret"' not in page and "All unused" not in page
     page = backend_client.get(next_page(page)).content.decode()
     assert "A-2" in page and "A-1" not in page
+    page = backend_client.get(next_page(page)).content.decode()
+    assert "No further unused secrets of the pool that do not fit." in page and "All unused" not in page
 
 
 def test_a_change_that_takes_too_long_to_check_is_refused(token_client, event, monkeypatch):
@@ -284,8 +286,8 @@ def test_a_change_that_takes_too_long_to_check_is_refused(token_client, event, m
 
 
 @pytest.mark.parametrize("pattern", [
-    "x{10000000}", "x{99999999}", "x{4294967296}", "[0-9]{256}", "x{256,}", "x{,256}", "((x{255}){255}){2}",
-    "(?:(?:[a-z]{100}){100}){100}", "(a{255}b{255}){255}", "x{255}{255}{2}", r"\d{300}", "[{]{300}",
+    "x{10000000}", "x{99999999}", "x{4294967296}", "[0-9]{256}", "x{256,}", "x{,256}", "((x{255}){255}){3}",
+    "(?:(?:[a-z]{100}){100}){100}", "(a{255}b{255}c){255}", r"\d{300}", "[{]{300}", "(?i)(?:(?:x{255}){255}){3}",
 ])
 def test_a_regular_expression_that_repeats_too_much_is_refused_before_compiling(token_client, event, pattern):
     """``regex`` unrolls counted repetitions: x{99999999} alone would take gigabytes and a MemoryError."""
@@ -295,9 +297,23 @@ def test_a_regular_expression_that_repeats_too_much_is_refused_before_compiling(
     assert resp.status_code == 400 and "repeats too much" in resp.data[codeformat.REGEX][0]
 
 
+@pytest.mark.parametrize("pattern, message", [
+    ("(?x)x{10000000 }", "Verbose mode (the flag x) is not available"),
+    ("(?x)#[\nx{1000000}\n#]", "Verbose mode (the flag x) is not available"),
+    ("(?i:(?x:x{3 000000}))", "Verbose mode (the flag x) is not available"),
+    ("(?:(?:x{255})(?i){255})(?i){60}", "Put flags such as (?i) at the start of the expression"),
+    ("x(?i){5}", "Put flags such as (?i) at the start of the expression"),
+])
+def test_flags_that_would_hide_counts_are_refused(pattern, message):
+    """In verbose mode a count hides in whitespace; after a flag group, regex repeats the item before the group."""
+    assert codeformat.pattern_problem(pattern).startswith(message)
+
+
 @pytest.mark.parametrize("pattern", [
     "[0-9]{255}", "x{0,255}", "(x{255}){255}", r"\p{L}{3}[0-9]{4,6}", r"(?#{99999})[A-Z]{3}", "[a{9}]{3}",
     r"\{99999\}", "(DAY[0-9]+|SERIES)-[0-9]{4}", "[A-Z]{2}-[0-9]{4}-[0-9]{4}(-[A-Z])?", "(?i)[a-f0-9]{32}",
+    "(?i)(x{255}){255}", "(?P<code>[0-9]{255}){255}", "(x{255}){255}y", "(?i:[a-z]{3})-[0-9]{4}", "(?i)(?s)x{3}",
+    "(?V1)[[a-z]--[aeiou]]{3}",
 ])
 def test_a_regular_expression_that_repeats_within_bounds_is_taken(pattern):
     assert codeformat.pattern_problem(pattern) is None
@@ -311,3 +327,56 @@ def test_any_text_as_a_regular_expression_gets_an_answer(pattern):
     if problem is None:
         count, length = codeformat.unrolled(pattern)
         assert count <= 255 and length <= codeformat.UNROLLED_MAX
+
+
+def test_a_change_is_refused_when_secrets_came_in_while_the_pool_was_checked(token_client, event, monkeypatch):
+    """What another connection commits during the check may not have been read: the organizer saves again."""
+    add_secret(event, "123")
+    scan = codeformat.misfits
+
+    def scan_then_import(*args, **kwargs):
+        found = list(scan(*args, **kwargs))
+        add_secret(event, "A-1")
+        return found
+
+    monkeypatch.setattr(codeformat, "misfits", scan_then_import)
+    resp = token_client.patch(settings_api(event), {codeformat.FORMAT: "digits"}, format="json")
+    assert resp.status_code == 400
+    assert resp.data[codeformat.FORMAT] == ["Secrets were added to the pool or removed while it was checked against "
+                                            "the new format. Please save again."]
+    monkeypatch.setattr(codeformat, "misfits", scan)
+    resp = token_client.patch(settings_api(event), {codeformat.FORMAT: "digits"}, format="json")
+    assert resp.status_code == 400 and "1 unused secret in the pool does not fit" in resp.data[codeformat.FORMAT][0]
+
+
+def test_an_expression_stored_before_its_rules_refuses_secrets_with_a_message(token_client, event):
+    """A format set before a rule for expressions existed (or behind the settings' back) never makes a 500."""
+    set_format(event, **{codeformat.FORMAT: codeformat.PATTERN, codeformat.REGEX: "x{99999999}"})
+    resp = token_client.post(pool_api(event), {"secret": "xxx"}, format="json")
+    assert resp.status_code == 400
+    assert resp.data["secret"][0].startswith("xxx cannot be checked: this event's regular expression is not valid "
+                                             "(This regular expression repeats too much")
+
+
+def test_the_page_of_misfits_shows_what_is_wrong_with_a_format_it_was_linked_with(backend_client, event):
+    url = codeformat.misfits_url(event, CodeFormat(codeformat.PATTERN, pattern="x{99999999}"))
+    resp = backend_client.get(url)
+    assert resp.status_code == 200 and "This regular expression repeats too much" in resp.content.decode()
+    assert "All unused" not in resp.content.decode()
+
+
+def test_after_ten_secrets_that_time_out_the_expression_is_not_tried_again(monkeypatch):
+    """A file of a million secrets that each take the full time limit would hold a worker for hours."""
+    calls = []
+
+    class Slow:
+        def fullmatch(self, secret, timeout):
+            calls.append(secret)
+            raise TimeoutError
+
+    monkeypatch.setattr(codeformat, "compile_pattern", lambda pattern: Slow())
+    check = CodeFormat(codeformat.PATTERN, pattern="(x|xx)+y").checker()
+    messages = [check(f"x{n}") for n in range(25)]
+    assert len(calls) == codeformat.TIMEOUTS_MAX == 10
+    assert all(message == f"x{n} could not be checked against this event's regular expression in time: please "
+                          f"simplify the expression in the settings." for n, message in enumerate(messages))

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection, connections, transaction
 from django_scopes import scopes_disabled
 
-from pretix_secrets_import import importer
+from pretix_secrets_import import codeformat, importer
 from pretix_secrets_import.models import ImportedSecret
 
 from .helpers import url
@@ -95,3 +95,50 @@ def test_a_code_format_change_while_a_file_is_imported_fails_the_import(token_cl
                        "imported. Please import the file again to check it against the new format."]
     with scopes_disabled():
         assert not ImportedSecret.objects.filter(event=event).exists()
+
+
+def test_a_file_import_that_commits_while_a_format_change_reads_the_pool_fails_the_change(
+        token_client, event, monkeypatch):
+    """The change's read of the pool cannot see what commits during it; it notices that the pool changed."""
+    stored, go, outcome = threading.Event(), threading.Event(), []
+    store = importer._FileImport.store
+
+    def store_and_wait(self, valid):
+        store(self, valid)
+        stored.set()
+        go.wait(timeout=10)
+
+    def run_import():
+        try:
+            with scopes_disabled():
+                data = io.BytesIO(b"A-1\nA-2\n")
+                importer.import_file(event, data, importer.sniff(data, "codes.csv"), importer.ColumnMapping())
+            outcome.append("imported")
+        except importer.DataImportError as e:
+            outcome.append(str(e))
+        finally:
+            connections.close_all()
+
+    scan = codeformat.misfits
+
+    def scan_then_let_the_import_commit(*args, **kwargs):
+        found = list(scan(*args, **kwargs))
+        go.set()
+        other.join(timeout=10)
+        return found
+
+    monkeypatch.setattr(importer._FileImport, "store", store_and_wait)
+    monkeypatch.setattr(codeformat, "misfits", scan_then_let_the_import_commit)
+    other = threading.Thread(target=run_import)
+    other.start()
+    try:
+        assert stored.wait(timeout=10)
+        resp = token_client.patch(f"/api/v1/organizers/{event.organizer.slug}/events/{event.slug}/settings/",
+                                  {"secrets_import_format": "digits"}, format="json")
+    finally:
+        go.set()
+        other.join(timeout=10)
+    assert outcome == ["imported"]
+    assert resp.status_code == 400 and "Please save again" in resp.data["secrets_import_format"][0]
+    event.settings.flush()
+    assert event.settings.secrets_import_format == "free"
