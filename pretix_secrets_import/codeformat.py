@@ -12,8 +12,11 @@ take seconds and gigabytes to compile (``regex`` unrolls ``x{10000000}``). Check
 """
 import dataclasses
 import functools
+import os
 import re
-from time import monotonic
+import resource
+import signal
+from time import monotonic, sleep
 
 import regex
 from django.conf import settings
@@ -44,10 +47,13 @@ FORMATS = {
 CHARACTERS = {DIGITS: re.compile(r"[0-9]+"), ALPHANUMERIC: re.compile(r"[A-Za-z0-9+/=]+")}
 REGEX_MAX_LENGTH = 500
 MATCH_TIMEOUT = 0.05  # seconds for one secret; any sensible pattern takes microseconds
-TIMEOUTS_MAX = 10  # secrets per check (a request, a chunk of a file) that may run into MATCH_TIMEOUT
+MATCH_BUDGET = 0.5  # seconds of matching per check (a request, a chunk of 5,000 lines); a sensible pattern needs ms
 # A secret has at most SECRET_MAX_LENGTH characters, so no count needs to be higher; unrolled, nested repetitions
-# multiply, and at SECRET_MAX_LENGTH ** 2 characters a pattern still compiles in milliseconds.
-UNROLLED_MAX = 2 * SECRET_MAX_LENGTH ** 2
+# multiply, and no pattern for secrets needs to grow beyond a few hundred characters.
+UNROLLED_MAX = 10000
+# A pattern is compiled on trial in a child process first, which these limits (or a crash) end, not the worker.
+TRIAL_MEMORY = 64 * 1024 * 1024  # bytes of address space; compiling UNROLLED_MAX plain characters takes about 5 MB
+TRIAL_SECONDS = 2
 COUNTED = re.compile(r"\{([0-9]*)(?:,([0-9]*))?\}")
 # an inline flag group of ``regex``, scoped (``(?i:``) or not (``(?i)``)
 FLAGS = re.compile(r"\(\?((?:[abefiLmprsuwx]|V[01]|-)+)([:)])")
@@ -114,8 +120,12 @@ class CodeFormat:
                 errors[REGEX] = error
         return errors
 
-    def checker(self):
-        """A function of one secret that says why it does not fit this format (a message naming it), or ``None``."""
+    def checker(self, budget=MATCH_BUDGET):
+        """
+        A function of one secret that says why it does not fit this format (a message naming it), or ``None``. Once
+        it has spent ``budget`` seconds matching the regular expression (``None``: no limit), it refuses the other
+        secrets as not checked in time without trying them.
+        """
         kind, length_min, length_max, symbology = self.kind, self.length_min, self.length_max, self.symbology
         characters = CHARACTERS.get(kind)
         # a file import checks millions of secrets: bound methods, and the messages only for secrets that fail
@@ -126,7 +136,7 @@ class CodeFormat:
             except ValueError as e:  # stored before a rule for expressions was added: no secret can be checked
                 broken = _("{secret} cannot be checked: this event's regular expression is not valid ({error}). "
                            "Please correct it in the settings.").format(secret="{secret}", error=e)
-        timeouts = []  # after TIMEOUTS_MAX of them, the expression is not tried again in this check
+        spent = [0.0]  # seconds of matching so far
         spec = barcodes.SYMBOLOGIES[symbology]
         printable = spec.pattern.fullmatch if spec.linear else None
         longest = spec.max_length
@@ -153,14 +163,16 @@ class CodeFormat:
             if broken is not None:
                 return broken.format(secret=secret)
             if match is not None:
+                started = monotonic()
                 try:
-                    if len(timeouts) >= TIMEOUTS_MAX:
+                    if budget is not None and spent[0] > budget:
                         raise TimeoutError
                     fits = match(secret, timeout=MATCH_TIMEOUT)
                 except TimeoutError:
-                    timeouts.append(secret)
                     return _("{secret} could not be checked against this event's regular expression in time: "
                              "please simplify the expression in the settings.").format(secret=secret)
+                finally:
+                    spent[0] += monotonic() - started
                 if not fits:
                     return _("{secret} does not match this event's regular expression {pattern}.").format(
                         secret=secret, pattern=self.pattern)
@@ -294,6 +306,16 @@ def compile_pattern(pattern: str):
     A regular expression for secrets, compiled; ``ValueError`` with a message if it is not one or is too costly.
     Cached here (a few formats are in use at a time), not in ``regex``'s own cache of hundreds of patterns.
     """
+    _check_bounds(pattern)
+    try:
+        return regex.compile(pattern, cache_pattern=False)
+    except (regex.error, ValueError, OverflowError, RecursionError, MemoryError) as e:
+        raise ValueError(_("This is not a valid regular expression: {error}").format(
+            error=str(e) or type(e).__name__)) from e
+
+
+def _check_bounds(pattern: str):
+    """``ValueError`` with a message if ``pattern`` is empty, too long, or repeats too much."""
     if not pattern:
         raise ValueError(_("Enter the regular expression that the secrets must match."))
     if len(pattern) > REGEX_MAX_LENGTH:
@@ -305,16 +327,57 @@ def compile_pattern(pattern: str):
                            "repeat counts up to {max}, and counted repetitions inside each other only as far as the "
                            "expression, written out, stays within {unrolled} characters.").format(
             max=SECRET_MAX_LENGTH, unrolled=UNROLLED_MAX))
+
+
+def compiles_on_trial(pattern: str) -> bool:
+    """
+    Whether ``regex`` compiles ``pattern`` within TRIAL_MEMORY and TRIAL_SECONDS, or refuses it as invalid within
+    them (the caller then compiles it for the message). It is tried in a forked child process, which the limits end,
+    as they end a crash (deep patterns overflow ``regex``'s C stack): the estimate of ``unrolled`` cannot know every
+    construct of ``regex`` and what it costs.
+    """
+    if not hasattr(os, "fork"):
+        return True
     try:
-        return regex.compile(pattern, cache_pattern=False)
-    except (regex.error, ValueError, OverflowError, RecursionError, MemoryError) as e:
-        raise ValueError(_("This is not a valid regular expression: {error}").format(
-            error=str(e) or type(e).__name__)) from e
+        with open("/proc/self/statm") as f:
+            size = int(f.read().split()[0]) * resource.getpagesize()
+    except OSError:
+        size = None
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            signal.alarm(TRIAL_SECONDS)
+            if size is not None:
+                hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+                limit = size + TRIAL_MEMORY
+                resource.setrlimit(resource.RLIMIT_AS, (limit if hard < 0 else min(limit, hard), hard))
+            try:
+                regex.compile(pattern, cache_pattern=False)
+            except regex.error:
+                pass
+            code = 0
+        finally:
+            os._exit(code)
+    deadline = monotonic() + TRIAL_SECONDS + 1
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status) == 0
+        if monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return False
+        sleep(0.002)
 
 
 def pattern_problem(pattern: str):
     """What is wrong with a regular expression for secrets (a message), or ``None``."""
     try:
+        _check_bounds(pattern)
+        if not compiles_on_trial(pattern):
+            return _("This regular expression takes too much memory or time to prepare. Please simplify it.")
         compiled = compile_pattern(pattern)
     except ValueError as e:
         return str(e)
@@ -344,7 +407,7 @@ def misfits(event, code_format: CodeFormat, after: int = 0, deadline: float = No
 
     if code_format.is_free:
         return
-    check = code_format.checker()
+    check = code_format.checker(budget=None)  # the deadline bounds it; a secret is listed only if it was checked
     rows = (ImportedSecret.of_event(event).filter(used=False, pk__gt=after).order_by("pk")
             .values_list("pk", "secret").iterator(chunk_size=5000))
     for pk, secret in rows:
@@ -356,12 +419,19 @@ def misfits(event, code_format: CodeFormat, after: int = 0, deadline: float = No
 
 
 def _pool_version(event):
-    """What changes when secrets are added to the pool or removed from it, but not when sales use them."""
+    """
+    What changes when secrets are added to the pool, removed or changed, but not when sales use them: the count, the
+    newest ID, and the newest log entry of such a change (every way to change a secret logs it).
+    """
+    from pretix.base.models import LogEntry
+
     from . import pool
     from .models import ImportedSecret
 
     last = ImportedSecret.of_event(event).order_by("-pk").values_list("pk", flat=True).first()
-    return sum(group.total for group in pool.summary(event)), last
+    logged = (LogEntry.objects.filter(event_id=event.pk, action_type__startswith="pretix_secrets_import.secret")
+              .order_by("-pk").values_list("pk", flat=True).first())
+    return sum(group.total for group in pool.summary(event)), last, logged
 
 
 def misfits_url(event, code_format: CodeFormat, after: int = 0) -> str:
@@ -374,16 +444,17 @@ def misfits_url(event, code_format: CodeFormat, after: int = 0) -> str:
 def check_change(event, values, html=False):
     """
     Raise a ValidationError if the code format in the settings ``values`` (all of the event's settings, the changed
-    ones merged in) is wrong in itself, or differs from the event's current one and unused secrets of its pool do not
-    fit it: the message counts them and links to them (``html``: as a link, else as the address). Also if checking
-    takes longer than ``CHECK_SECONDS``: then the format stays as it is too.
+    ones merged in) differs from the event's current one and is wrong in itself, or unused secrets of the pool do
+    not fit it: the message counts them and links to them (``html``: as a link, else as the address). Also if
+    checking takes longer than ``CHECK_SECONDS``, or the pool changed meanwhile: then the format stays as it is too.
     """
-    new = CodeFormat.of(values)
+    new, old = CodeFormat.of(values), CodeFormat.of_event(event)
+    if new == old:  # saving other settings neither checks the format again nor the pool
+        return
     errors = new.problems()
     if errors:
         raise ValidationError({key: [message] for key, message in errors.items()})
-    old = CodeFormat.of_event(event)
-    if new == old:
+    if new.is_free:
         return
     field = barcodes.SETTING if new.symbology != old.symbology else FORMAT
     count, examples = 0, []

@@ -288,6 +288,7 @@ def test_a_change_that_takes_too_long_to_check_is_refused(token_client, event, m
 @pytest.mark.parametrize("pattern", [
     "x{10000000}", "x{99999999}", "x{4294967296}", "[0-9]{256}", "x{256,}", "x{,256}", "((x{255}){255}){3}",
     "(?:(?:[a-z]{100}){100}){100}", "(a{255}b{255}c){255}", r"\d{300}", "[{]{300}", "(?i)(?:(?:x{255}){255}){3}",
+    "(x{255}){255}", "(?:[0-9]{101}){99}",
 ])
 def test_a_regular_expression_that_repeats_too_much_is_refused_before_compiling(token_client, event, pattern):
     """``regex`` unrolls counted repetitions: x{99999999} alone would take gigabytes and a MemoryError."""
@@ -310,9 +311,9 @@ def test_flags_that_would_hide_counts_are_refused(pattern, message):
 
 
 @pytest.mark.parametrize("pattern", [
-    "[0-9]{255}", "x{0,255}", "(x{255}){255}", r"\p{L}{3}[0-9]{4,6}", r"(?#{99999})[A-Z]{3}", "[a{9}]{3}",
+    "[0-9]{255}", "x{0,255}", "(x{50}){50}", r"\p{L}{3}[0-9]{4,6}", r"(?#{99999})[A-Z]{3}", "[a{9}]{3}",
     r"\{99999\}", "(DAY[0-9]+|SERIES)-[0-9]{4}", "[A-Z]{2}-[0-9]{4}-[0-9]{4}(-[A-Z])?", "(?i)[a-f0-9]{32}",
-    "(?i)(x{255}){255}", "(?P<code>[0-9]{255}){255}", "(x{255}){255}y", "(?i:[a-z]{3})-[0-9]{4}", "(?i)(?s)x{3}",
+    "(?i)(x{99}){99}", "(?P<code>[0-9]{60}){60}", "(x{50}){50}y", "(?i:[a-z]{3})-[0-9]{4}", "(?i)(?s)x{3}",
     "(?V1)[[a-z]--[aeiou]]{3}",
 ])
 def test_a_regular_expression_that_repeats_within_bounds_is_taken(pattern):
@@ -349,6 +350,27 @@ def test_a_change_is_refused_when_secrets_came_in_while_the_pool_was_checked(tok
     assert resp.status_code == 400 and "1 unused secret in the pool does not fit" in resp.data[codeformat.FORMAT][0]
 
 
+def test_a_change_is_refused_when_a_secret_was_changed_while_the_pool_was_checked(token_client, event, monkeypatch):
+    secret = add_secret(event, "123")
+    scan = codeformat.misfits
+
+    def scan_then_edit(*args, **kwargs):
+        found = list(scan(*args, **kwargs))
+        with scopes_disabled():
+            secret.secret = "A-1"
+            secret.save()
+            secret.log_action("pretix_secrets_import.secret.changed", data=secret.as_row())
+        return found
+
+    monkeypatch.setattr(codeformat, "misfits", scan_then_edit)
+    resp = token_client.patch(settings_api(event), {codeformat.FORMAT: "digits"}, format="json")
+    assert resp.status_code == 400 and "Please save again" in resp.data[codeformat.FORMAT][0]
+    # a free format checks nothing, so nothing that happens meanwhile matters
+    set_format(event, **{codeformat.FORMAT: codeformat.DIGITS})
+    resp = token_client.patch(settings_api(event), {codeformat.FORMAT: "free"}, format="json")
+    assert resp.status_code == 200
+
+
 def test_an_expression_stored_before_its_rules_refuses_secrets_with_a_message(token_client, event):
     """A format set before a rule for expressions existed (or behind the settings' back) never makes a 500."""
     set_format(event, **{codeformat.FORMAT: codeformat.PATTERN, codeformat.REGEX: "x{99999999}"})
@@ -365,8 +387,21 @@ def test_the_page_of_misfits_shows_what_is_wrong_with_a_format_it_was_linked_wit
     assert "All unused" not in resp.content.decode()
 
 
-def test_after_ten_secrets_that_time_out_the_expression_is_not_tried_again(monkeypatch):
-    """A file of a million secrets that each take the full time limit would hold a worker for hours."""
+@pytest.mark.parametrize("pattern", [
+    r"\p{{3000000}", r"\N{x{3000000}", r"(?#\)[)x{3000000}]", "[[:alpha:][]x{3000000}]",
+    "(?:(?:x{255})(?){255})(?){50}",
+])
+def test_an_expression_that_is_costly_to_compile_is_refused_on_trial(token_client, event, pattern):
+    """Constructs that the estimate misreads: the trial in a child process with limits refuses them."""
+    assert codeformat.pattern_problem(pattern) == "This regular expression takes too much memory or time to " \
+                                                  "prepare. Please simplify it."
+    resp = token_client.patch(settings_api(event), {codeformat.FORMAT: "regex", codeformat.REGEX: pattern},
+                              format="json")
+    assert resp.status_code == 400 and "takes too much memory or time" in resp.data[codeformat.REGEX][0]
+
+
+def test_once_matching_took_its_budget_the_expression_is_not_tried_again(monkeypatch):
+    """A file of a million secrets that each take long to match would hold a worker for hours."""
     calls = []
 
     class Slow:
@@ -375,8 +410,12 @@ def test_after_ten_secrets_that_time_out_the_expression_is_not_tried_again(monke
             raise TimeoutError
 
     monkeypatch.setattr(codeformat, "compile_pattern", lambda pattern: Slow())
-    check = CodeFormat(codeformat.PATTERN, pattern="(x|xx)+y").checker()
+    check = CodeFormat(codeformat.PATTERN, pattern="(x|xx)+y").checker(budget=0)
     messages = [check(f"x{n}") for n in range(25)]
-    assert len(calls) == codeformat.TIMEOUTS_MAX == 10
+    assert calls == ["x0"]
     assert all(message == f"x{n} could not be checked against this event's regular expression in time: please "
                           f"simplify the expression in the settings." for n, message in enumerate(messages))
+    # the list of secrets that do not fit names only secrets that were checked; its deadline bounds it
+    check = CodeFormat(codeformat.PATTERN, pattern="(x|xx)+y").checker(budget=None)
+    [check(f"x{n}") for n in range(25)]
+    assert len(calls) == 26
