@@ -56,43 +56,60 @@ def test_concurrent_insert_of_same_secret_is_400_not_500(token_client, event, bu
     assert connection.vendor == "postgresql"
 
 
+class HeldImport:
+    """
+    A file import in a second connection that stops after storing its secrets, before it commits, until ``go`` is
+    set; ``outcome`` is then "imported" or the import's error.
+    """
+
+    def __init__(self, event, monkeypatch):
+        self.stored, self.go, self.outcome = threading.Event(), threading.Event(), []
+        store = importer._FileImport.store
+
+        def store_and_wait(run, valid):
+            store(run, valid)
+            self.stored.set()
+            self.go.wait(timeout=10)
+
+        monkeypatch.setattr(importer._FileImport, "store", store_and_wait)
+        self.thread = threading.Thread(target=self.run, args=(event,))
+        self.thread.start()
+        assert self.stored.wait(timeout=10)
+
+    def run(self, event):
+        try:
+            with scopes_disabled():
+                data = io.BytesIO(b"A-1\nA-2\n")
+                importer.import_file(event, data, importer.sniff(data, "codes.csv"), importer.ColumnMapping())
+            self.outcome.append("imported")
+        except importer.DataImportError as e:
+            self.outcome.append(str(e))
+        finally:
+            connections.close_all()
+
+    def finish(self):
+        self.go.set()
+        self.thread.join(timeout=10)
+
+
+def change_format(token_client, event):
+    return token_client.patch(f"/api/v1/organizers/{event.organizer.slug}/events/{event.slug}/settings/",
+                              {"secrets_import_format": "digits"}, format="json")
+
+
 def test_a_code_format_change_while_a_file_is_imported_fails_the_import(token_client, event, monkeypatch):
     """
     The change checks the pool in its own connection, which cannot see the import's secrets before the import
     commits; the import sees the change before it commits and stores nothing.
     """
-    stored, changed, outcome = threading.Event(), threading.Event(), []
-    store = importer._FileImport.store
-
-    def store_and_wait(self, valid):
-        store(self, valid)
-        stored.set()
-        changed.wait(timeout=10)
-
-    def run_import():
-        try:
-            with scopes_disabled():
-                data = io.BytesIO(b"A-1\nA-2\n")
-                importer.import_file(event, data, importer.sniff(data, "codes.csv"), importer.ColumnMapping())
-            outcome.append("imported")
-        except importer.DataImportError as e:
-            outcome.append(str(e))
-        finally:
-            connections.close_all()
-
-    monkeypatch.setattr(importer._FileImport, "store", store_and_wait)
-    other = threading.Thread(target=run_import)
-    other.start()
+    held = HeldImport(event, monkeypatch)
     try:
-        assert stored.wait(timeout=10)
-        resp = token_client.patch(f"/api/v1/organizers/{event.organizer.slug}/events/{event.slug}/settings/",
-                                  {"secrets_import_format": "digits"}, format="json")
+        resp = change_format(token_client, event)
         assert resp.status_code == 200, resp.content  # the pool it sees is empty
     finally:
-        changed.set()
-        other.join(timeout=10)
-    assert outcome == ["The code format of this event was changed while the file was imported, so nothing was "
-                       "imported. Please import the file again to check it against the new format."]
+        held.finish()
+    assert held.outcome == ["The code format of this event was changed while the file was imported, so nothing was "
+                            "imported. Please import the file again to check it against the new format."]
     with scopes_disabled():
         assert not ImportedSecret.objects.filter(event=event).exists()
 
@@ -100,45 +117,20 @@ def test_a_code_format_change_while_a_file_is_imported_fails_the_import(token_cl
 def test_a_file_import_that_commits_while_a_format_change_reads_the_pool_fails_the_change(
         token_client, event, monkeypatch):
     """The change's read of the pool cannot see what commits during it; it notices that the pool changed."""
-    stored, go, outcome = threading.Event(), threading.Event(), []
-    store = importer._FileImport.store
-
-    def store_and_wait(self, valid):
-        store(self, valid)
-        stored.set()
-        go.wait(timeout=10)
-
-    def run_import():
-        try:
-            with scopes_disabled():
-                data = io.BytesIO(b"A-1\nA-2\n")
-                importer.import_file(event, data, importer.sniff(data, "codes.csv"), importer.ColumnMapping())
-            outcome.append("imported")
-        except importer.DataImportError as e:
-            outcome.append(str(e))
-        finally:
-            connections.close_all()
-
     scan = codeformat.misfits
 
     def scan_then_let_the_import_commit(*args, **kwargs):
         found = list(scan(*args, **kwargs))
-        go.set()
-        other.join(timeout=10)
+        held.finish()
         return found
 
-    monkeypatch.setattr(importer._FileImport, "store", store_and_wait)
     monkeypatch.setattr(codeformat, "misfits", scan_then_let_the_import_commit)
-    other = threading.Thread(target=run_import)
-    other.start()
+    held = HeldImport(event, monkeypatch)
     try:
-        assert stored.wait(timeout=10)
-        resp = token_client.patch(f"/api/v1/organizers/{event.organizer.slug}/events/{event.slug}/settings/",
-                                  {"secrets_import_format": "digits"}, format="json")
+        resp = change_format(token_client, event)
     finally:
-        go.set()
-        other.join(timeout=10)
-    assert outcome == ["imported"]
+        held.finish()
+    assert held.outcome == ["imported"]
     assert resp.status_code == 400 and "Please save again" in resp.data["secrets_import_format"][0]
     event.settings.flush()
     assert event.settings.secrets_import_format == "free"
