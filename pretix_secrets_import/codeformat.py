@@ -12,11 +12,11 @@ take seconds and gigabytes to compile (``regex`` unrolls ``x{10000000}``). Check
 """
 import dataclasses
 import functools
-import os
+import logging
 import re
-import resource
-import signal
-from time import monotonic, sleep
+import subprocess
+import sys
+from time import monotonic
 
 import regex
 from django.conf import settings
@@ -51,9 +51,33 @@ MATCH_BUDGET = 0.5  # seconds of matching per check (a request, a chunk of 5,000
 # A secret has at most SECRET_MAX_LENGTH characters, so no count needs to be higher; unrolled, nested repetitions
 # multiply, and no pattern for secrets needs to grow beyond a few hundred characters.
 UNROLLED_MAX = 10000
-# A pattern is compiled on trial in a child process first, which these limits (or a crash) end, not the worker.
-TRIAL_MEMORY = 64 * 1024 * 1024  # bytes of address space; compiling UNROLLED_MAX plain characters takes about 5 MB
-TRIAL_SECONDS = 2
+# A new pattern is compiled on trial in a fresh Python process first, which these limits (or a crash) end, not the
+# worker: address space (the interpreter with ``regex`` takes about 40 MB of it), seconds, and the stack of the
+# thread that compiles (deep patterns overflow ``regex``'s C stack; a thread of pretix gets at least this much).
+TRIAL_MEMORY = 128 * 1024 * 1024
+TRIAL_SECONDS = 5
+TRIAL_STACK = 128 * 1024
+TRIAL = """
+import resource, sys, threading
+resource.setrlimit(resource.RLIMIT_AS, ({memory}, {memory}))
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+import regex
+threading.stack_size({stack})
+pattern, compiled = sys.stdin.read(), []
+def trial():
+    try:
+        regex.compile(pattern, cache_pattern=False)
+    except MemoryError:
+        return
+    except Exception:  # invalid: the worker compiles it again for the message
+        pass
+    compiled.append(True)
+thread = threading.Thread(target=trial)
+thread.start()
+thread.join()
+print("compiled" if compiled else "refused")
+""".format(memory=TRIAL_MEMORY, stack=TRIAL_STACK)
+logger = logging.getLogger(__name__)
 COUNTED = re.compile(r"\{([0-9]*)(?:,([0-9]*))?\}")
 # an inline flag group of ``regex``, scoped (``(?i:``) or not (``(?i)``)
 FLAGS = re.compile(r"\(\?((?:[abefiLmprsuwx]|V[01]|-)+)([:)])")
@@ -277,13 +301,20 @@ def unrolled(pattern: str):
             sizes[-1] += last
         elif c == "{" and COUNTED.match(pattern, i):
             counted = COUNTED.match(pattern, i)
-            count = max(int(number or 0) for number in counted.groups()) if any(counted.groups()) else 1
+            least, most = int(counted[1] or 0), counted[2]  # most: None for {m}, "" for {m,}
+            count = max(least, int(most or 0))
             highest = max(highest, count)
-            sizes[-1] += last * (count - 1)
-            last *= count
+            # regex writes the item out for the least count, and once more for any further repetitions
+            copies = count if most is None or (most and int(most) == least) else max(count, least + 1)
+            if counted[1] or most:
+                sizes[-1] += last * (copies - 1)
+                last *= copies
             i = counted.end()
             continue
-        elif c not in "*+?| \t\n\r\f\v":
+        elif c == "+":  # x+ is written out as x, then x again for the further repetitions
+            sizes[-1] += last
+            last *= 2
+        elif c not in "*?| \t\n\r\f\v":
             sizes[-1] += 1
             last = 1
         i += 1
@@ -300,11 +331,11 @@ def _only_flags(text: str) -> bool:
     return True
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=8)
 def compile_pattern(pattern: str):
     """
     A regular expression for secrets, compiled; ``ValueError`` with a message if it is not one or is too costly.
-    Cached here (a few formats are in use at a time), not in ``regex``'s own cache of hundreds of patterns.
+    Cached here (the formats of the events in use), not in ``regex``'s own cache of hundreds of patterns.
     """
     _check_bounds(pattern)
     try:
@@ -331,56 +362,33 @@ def _check_bounds(pattern: str):
 
 def compiles_on_trial(pattern: str) -> bool:
     """
-    Whether ``regex`` compiles ``pattern`` within TRIAL_MEMORY and TRIAL_SECONDS, or refuses it as invalid within
-    them (the caller then compiles it for the message). It is tried in a forked child process, which the limits end,
-    as they end a crash (deep patterns overflow ``regex``'s C stack): the estimate of ``unrolled`` cannot know every
-    construct of ``regex`` and what it costs.
+    Whether ``regex`` compiles ``pattern`` within the TRIAL_ limits, or refuses it as invalid within them (the caller
+    then compiles it for the message): tried in a fresh Python process, because the estimate of ``unrolled`` cannot
+    know every construct of ``regex`` and what it costs. ``False`` also if the trial cannot run (logged).
     """
-    if not hasattr(os, "fork"):
-        return True
     try:
-        with open("/proc/self/statm") as f:
-            size = int(f.read().split()[0]) * resource.getpagesize()
+        trial = subprocess.run([sys.executable, "-I", "-c", TRIAL], input=pattern, capture_output=True, text=True,
+                               timeout=TRIAL_SECONDS, env={"MALLOC_ARENA_MAX": "1"})
+    except subprocess.TimeoutExpired:
+        return False
     except OSError:
-        size = None
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            signal.signal(signal.SIGALRM, signal.SIG_DFL)
-            signal.alarm(TRIAL_SECONDS)
-            if size is not None:
-                hard = resource.getrlimit(resource.RLIMIT_AS)[1]
-                limit = size + TRIAL_MEMORY
-                resource.setrlimit(resource.RLIMIT_AS, (limit if hard < 0 else min(limit, hard), hard))
-            try:
-                regex.compile(pattern, cache_pattern=False)
-            except regex.error:
-                pass
-            code = 0
-        finally:
-            os._exit(code)
-    deadline = monotonic() + TRIAL_SECONDS + 1
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status) == 0
-        if monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            return False
-        sleep(0.002)
+        logger.exception("A regular expression for secrets could not be compiled on trial with %s", sys.executable)
+        return False
+    return trial.stdout.strip() == "compiled"
 
 
 def pattern_problem(pattern: str):
     """What is wrong with a regular expression for secrets (a message), or ``None``."""
     try:
         _check_bounds(pattern)
-        if not compiles_on_trial(pattern):
-            return _("This regular expression takes too much memory or time to prepare. Please simplify it.")
-        compiled = compile_pattern(pattern)
     except ValueError as e:
         return str(e)
+    if not compiles_on_trial(pattern):
+        return _("This regular expression takes too much memory or time to prepare. Please simplify it.")
+    try:
+        compiled = regex.compile(pattern, cache_pattern=False)  # not cached: it may be refused
+    except (regex.error, ValueError, OverflowError, RecursionError, MemoryError) as e:
+        return _("This is not a valid regular expression: {error}").format(error=str(e) or type(e).__name__)
     try:
         for probe in PROBES:
             compiled.fullmatch(probe, timeout=MATCH_TIMEOUT)

@@ -288,7 +288,8 @@ def test_a_change_that_takes_too_long_to_check_is_refused(token_client, event, m
 @pytest.mark.parametrize("pattern", [
     "x{10000000}", "x{99999999}", "x{4294967296}", "[0-9]{256}", "x{256,}", "x{,256}", "((x{255}){255}){3}",
     "(?:(?:[a-z]{100}){100}){100}", "(a{255}b{255}c){255}", r"\d{300}", "[{]{300}", "(?i)(?:(?:x{255}){255}){3}",
-    "(x{255}){255}", "(?:[0-9]{101}){99}",
+    "(x{255}){255}", "(?:[0-9]{101}){99}", "((((((?:x{99}){70})+)+)+)+)+", "(" * 20 + "x" + ")+" * 20,
+    "(x{99}){99}+",
 ])
 def test_a_regular_expression_that_repeats_too_much_is_refused_before_compiling(token_client, event, pattern):
     """``regex`` unrolls counted repetitions: x{99999999} alone would take gigabytes and a MemoryError."""
@@ -310,8 +311,14 @@ def test_flags_that_would_hide_counts_are_refused(pattern, message):
     assert codeformat.pattern_problem(pattern).startswith(message)
 
 
+def test_an_invalid_expression_is_named_invalid():
+    assert codeformat.pattern_problem("(?a)(?u)x") == "This is not a valid regular expression: ASCII, LOCALE and " \
+                                                      "UNICODE flags are mutually incompatible"
+
+
 @pytest.mark.parametrize("pattern", [
-    "[0-9]{255}", "x{0,255}", "(x{50}){50}", r"\p{L}{3}[0-9]{4,6}", r"(?#{99999})[A-Z]{3}", "[a{9}]{3}",
+    "[0-9]{255}", "x{0,255}", "(x{50}){50}", r"\p{L}{3}[0-9]{4,6}", "(?:[A-Z]{2}[0-9]+)+", r"(?#{99999})[A-Z]{3}",
+    "[a{9}]{3}",
     r"\{99999\}", "(DAY[0-9]+|SERIES)-[0-9]{4}", "[A-Z]{2}-[0-9]{4}-[0-9]{4}(-[A-Z])?", "(?i)[a-f0-9]{32}",
     "(?i)(x{99}){99}", "(?P<code>[0-9]{60}){60}", "(x{50}){50}y", "(?i:[a-z]{3})-[0-9]{4}", "(?i)(?s)x{3}",
     "(?V1)[[a-z]--[aeiou]]{3}",
@@ -390,6 +397,7 @@ def test_the_page_of_misfits_shows_what_is_wrong_with_a_format_it_was_linked_wit
 @pytest.mark.parametrize("pattern", [
     r"\p{{3000000}", r"\N{x{3000000}", r"(?#\)[)x{3000000}]", "[[:alpha:][]x{3000000}]",
     "(?:(?:x{255})(?){255})(?){50}",
+    "(?>((a|){99}){99})",  # overflows the C stack of a thread with a small stack
 ])
 def test_an_expression_that_is_costly_to_compile_is_refused_on_trial(token_client, event, pattern):
     """Constructs that the estimate misreads: the trial in a child process with limits refuses them."""
