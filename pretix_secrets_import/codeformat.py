@@ -81,6 +81,7 @@ logger = logging.getLogger(__name__)
 COUNTED = re.compile(r"\{([0-9]*)(?:,([0-9]*))?\}")
 # an inline flag group of ``regex``, scoped (``(?i:``) or not (``(?i)``)
 FLAGS = re.compile(r"\(\?((?:[abefiLmprsuwx]|V[01]|-)+)([:)])")
+ONLY_FLAGS = re.compile(r"(?:\(\?(?:[abefiLmprsuwx]|V[01]|-)+\))*")  # unscoped flag groups and nothing else
 CHECK_SECONDS = 20  # for checking the pool's unused secrets against a new format, within a web request
 # A pattern that takes longer than MATCH_TIMEOUT on one of these is refused when it is entered.
 PROBES = [c * SECRET_MAX_LENGTH + "!" for c in "a0A-_"] + ["a0" * (SECRET_MAX_LENGTH // 2) + "!"]
@@ -158,8 +159,7 @@ class CodeFormat:
             try:
                 match = compile_pattern(self.pattern).fullmatch
             except ValueError as e:  # stored before a rule for expressions was added: no secret can be checked
-                broken = _("{secret} cannot be checked: this event's regular expression is not valid ({error}). "
-                           "Please correct it in the settings.").format(secret="{secret}", error=e)
+                broken = e
         spent = [0.0]  # seconds of matching so far
         spec = barcodes.SYMBOLOGIES[symbology]
         printable = spec.pattern.fullmatch if spec.linear else None
@@ -185,7 +185,8 @@ class CodeFormat:
                 return _("{secret} has {length} characters, but this event's codes have {lengths}.").format(
                     secret=secret, length=len(secret), lengths=self.lengths())
             if broken is not None:
-                return broken.format(secret=secret)
+                return _("{secret} cannot be checked: this event's regular expression is not valid ({error}). "
+                         "Please correct it in the settings.").format(secret=secret, error=broken)
             if match is not None:
                 started = monotonic()
                 try:
@@ -269,7 +270,7 @@ def unrolled(pattern: str):
             # repeat the item before it: neither is needed for secrets, so both are refused.
             if "x" in flags[1]:
                 raise ValueError(_("Verbose mode (the flag x) is not available for secrets' expressions."))
-            if flags[2] == ")" and not _only_flags(pattern[:i]):
+            if flags[2] == ")" and not ONLY_FLAGS.fullmatch(pattern, 0, i):
                 raise ValueError(_("Put flags such as (?i) at the start of the expression, or use a scoped "
                                    "group such as (?i:…)."))
             if flags[2] == ":":
@@ -299,8 +300,7 @@ def unrolled(pattern: str):
         elif c == ")" and len(sizes) > 1:
             last = max(sizes.pop(), 1)
             sizes[-1] += last
-        elif c == "{" and COUNTED.match(pattern, i):
-            counted = COUNTED.match(pattern, i)
+        elif c == "{" and (counted := COUNTED.match(pattern, i)):
             least, most = int(counted[1] or 0), counted[2]  # most: None for {m}, "" for {m,}
             count = max(least, int(most or 0))
             highest = max(highest, count)
@@ -321,16 +321,6 @@ def unrolled(pattern: str):
     return highest, sum(sizes)
 
 
-def _only_flags(text: str) -> bool:
-    """Whether ``text`` consists of unscoped inline flag groups only."""
-    while text:
-        flags = FLAGS.match(text)
-        if not flags or flags[2] != ")":
-            return False
-        text = text[flags.end():]
-    return True
-
-
 @functools.lru_cache(maxsize=8)
 def compile_pattern(pattern: str):
     """
@@ -338,6 +328,11 @@ def compile_pattern(pattern: str):
     Cached here (the formats of the events in use), not in ``regex``'s own cache of hundreds of patterns.
     """
     _check_bounds(pattern)
+    return _compile(pattern)
+
+
+def _compile(pattern: str):
+    """``pattern`` compiled, or ``ValueError`` with a message that says why ``regex`` refused it."""
     try:
         return regex.compile(pattern, cache_pattern=False)
     except (regex.error, ValueError, OverflowError, RecursionError, MemoryError) as e:
@@ -386,9 +381,9 @@ def pattern_problem(pattern: str):
     if not compiles_on_trial(pattern):
         return _("This regular expression takes too much memory or time to prepare. Please simplify it.")
     try:
-        compiled = regex.compile(pattern, cache_pattern=False)  # not cached: it may be refused
-    except (regex.error, ValueError, OverflowError, RecursionError, MemoryError) as e:
-        return _("This is not a valid regular expression: {error}").format(error=str(e) or type(e).__name__)
+        compiled = _compile(pattern)  # not cached: it may be refused
+    except ValueError as e:
+        return str(e)
     try:
         for probe in PROBES:
             compiled.fullmatch(probe, timeout=MATCH_TIMEOUT)
@@ -439,7 +434,7 @@ def _pool_version(event):
     last = ImportedSecret.of_event(event).order_by("-pk").values_list("pk", flat=True).first()
     logged = (LogEntry.objects.filter(event_id=event.pk, action_type__startswith="pretix_secrets_import.secret")
               .order_by("-pk").values_list("pk", flat=True).first())
-    return sum(group.total for group in pool.summary(event)), last, logged
+    return pool.count(event), last, logged
 
 
 def misfits_url(event, code_format: CodeFormat, after: int = 0) -> str:
