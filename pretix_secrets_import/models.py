@@ -267,12 +267,10 @@ class ImportRun(models.Model):
         return bool(moved)
 
 
-class GateState(models.Model):
+class TicketFacts(models.Model):
     """
-    What a gate must know of a pool secret that has left the "unsold" state: whether it admits (``valid``), may
-    admit soon (``pending``), was given out elsewhere (``reserved``) or must be refused (``void``), why and since
-    when, and the ticket it is or was on. A secret without this row was never on a ticket nor marked used: it is
-    ``unsold``, or ``reserved`` while marked used (``gate.py`` derives and writes the rows).
+    What a gate must know of a secret, kept current by ``gate.py`` from pretix' orders: its state, why and since
+    when, the ticket it is or was on, and what of that ticket decides pretix' check-in answer (``admission.py``).
 
     ``tx`` orders the changes for the gate feed: the ID of the transaction that wrote the row (PostgreSQL), or a
     counter that writers bump in turn (SQLite, whose writers never overlap). The feed's cursor relies on it.
@@ -280,9 +278,8 @@ class GateState(models.Model):
     UNSOLD, RESERVED, PENDING, VALID, VOID = "unsold", "reserved", "pending", "valid", "void"
     STATES = (UNSOLD, RESERVED, PENDING, VALID, VOID)
 
-    secret = models.OneToOneField(ImportedSecret, primary_key=True, on_delete=models.CASCADE, related_name="gate")
     event = models.ForeignKey("pretixbase.Event", on_delete=models.CASCADE, related_name="+",
-                              db_index=False)  # the indexes below start with it
+                              db_index=False)  # the indexes start with it
     state = models.CharField(max_length=8)
     reason = models.CharField(max_length=16)
     changed = models.DateTimeField()
@@ -292,13 +289,61 @@ class GateState(models.Model):
     item_id = models.BigIntegerField(null=True)
     variation_id = models.BigIntegerField(null=True)
     subevent_id = models.BigIntegerField(null=True)
+    # pretix' check-in answer for the secret on any list (``admission.ticket_refusal``; NULL: admitted), and what
+    # else of the ticket it reads
+    refusal = models.CharField(max_length=16, null=True)
+    valid_if_pending = models.BooleanField(default=False)
+    valid_from = models.DateTimeField(null=True)
+    valid_until = models.DateTimeField(null=True)
     tx = models.BigIntegerField()
+
+    class Meta:
+        abstract = True
+
+
+class GateState(TicketFacts):
+    """
+    A pool secret that has left the "unsold" state: on a ticket (``pending``, ``valid``, ``void``) or given out
+    elsewhere (``reserved``). A secret without this row was never on a ticket nor marked used: it is ``unsold``, or
+    ``reserved`` while marked used.
+    """
+    secret = models.OneToOneField(ImportedSecret, primary_key=True, on_delete=models.CASCADE, related_name="gate")
 
     class Meta:
         indexes = [
             models.Index(fields=["event", "tx", "secret"], name="gatestate_feed_idx"),
             models.Index(fields=["event", "order_code"], name="gatestate_order_idx"),
         ]
+
+
+class TicketState(TicketFacts):
+    """
+    A ticket of an event with a pool whose secret is not from the pool (a product that does not draw from it, or a
+    secret given through the order API): the check-in lists' feeds carry those too. Kept for the secret after it
+    left its ticket (``void``), so that a poll can tell the gate to refuse it.
+    """
+    id = models.BigAutoField(primary_key=True)
+    secret = models.CharField(max_length=255)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["event", "secret"], name="ticketstate_event_secret_uniq"),
+        ]
+        indexes = [
+            models.Index(fields=["event", "tx", "id"], name="ticketstate_feed_idx"),
+            models.Index(fields=["event", "order_code"], name="ticketstate_order_idx"),
+        ]
+
+
+class ListVersion(models.Model):
+    """
+    The settings of a check-in list that its gate feed last answered with (``admission.Scope.fingerprint``), and
+    from which feed transaction number on (``since``): a cursor from before it must sync again.
+    """
+    checkinlist = models.OneToOneField("pretixbase.CheckinList", primary_key=True, on_delete=models.CASCADE,
+                                       related_name="+")
+    fingerprint = models.CharField(max_length=64)
+    since = models.BigIntegerField()
 
 
 class FeedClock(models.Model):
