@@ -4,7 +4,8 @@ out only what depends on the moment of the scan (the validity window, which the 
 check-ins and entry counts) and what a gate cannot evaluate (the list's custom rules, questions asked at check-in).
 
 The rules are pretix' own, in the order ``pretix.base.services.checkin.perform_checkin`` applies them; the lookup of
-the secret is that of ``pretix.api.views.checkin._redeem_process`` (only positions that are not canceled count).
+the secret is that of ``pretix.api.views.checkin._redeem_process`` (only positions that are not canceled, and of the
+list's date, count).
 ``tests/test_admission.py`` fails when pretix changes either function, and ``tests/test_list_feed.py`` compares every
 answer with pretix' own simulated check-in.
 """
@@ -56,10 +57,6 @@ class Scope(NamedTuple):
                 self.addon_match]
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
-    def covers(self, item_id, subevent_id) -> bool:
-        return ((self.all_products or item_id in self.products)
-                and (self.subevent_id is None or subevent_id == self.subevent_id))
-
 
 def refusal(scope: Scope, ticket, ignore_unpaid=False) -> Optional[str]:
     """
@@ -67,9 +64,11 @@ def refusal(scope: Scope, ticket, ignore_unpaid=False) -> Optional[str]:
     (``ticket``: ``refusal``, ``state``, ``item_id``, ``subevent_id``, ``valid_if_pending``; ``refusal`` must be
     ``INVALID`` for a secret on no ticket). ``ignore_unpaid`` is checkinrpc/redeem's parameter of that name.
     """
+    if scope.subevent_id is not None and ticket["subevent_id"] != scope.subevent_id:
+        return INVALID  # pretix looks secrets up among the list's date only
     if ticket["refusal"]:
         return ticket["refusal"]
-    if not scope.covers(ticket["item_id"], ticket["subevent_id"]):
+    if not scope.all_products and ticket["item_id"] not in scope.products:
         return PRODUCT
     if ticket["state"] == "pending" and not ticket["valid_if_pending"] and not (
             ignore_unpaid and scope.include_pending):

@@ -11,12 +11,14 @@ from django_scopes import scopes_disabled
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
 from pretix.api.pagination import Pagination, TotalOrderingFilter
+from pretix.base.models import Device
 from pretix.helpers import OF_SELF
 
-from . import alerts, feed, gate, pool
+from . import alerts, feed, gate, list_feed, pool
 from .apps import enabled_for
 from .models import ImportedSecret
 from .rules import ALREADY_IMPORTED, DB_ID_MAX
@@ -262,18 +264,51 @@ class ImportedSecretViewSet(viewsets.ModelViewSet):
         page = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response([row.as_dict() for row in page])
 
+    def _get_permission_name(self, request):
+        # pretix' check-in API lets a credential with check-in permission alone look up tickets: so may it read a
+        # check-in list's feed. Everything else as the viewset declares.
+        if self.action == "gate_feed" and "checkinlist" in request.query_params:
+            return "event.orders:read", "event.orders:checkin"
+        return self.permission if request.method in SAFE_METHODS else self.write_permission
+
     @action(detail=False, methods=["GET"])
     def gate_feed(self, request, *args, **kwargs):
-        """Every pool secret with its gate state, or (``?cursor=``) the ones whose state changed since; see feed.py."""
+        """
+        Every pool secret with its gate state, or (``?cursor=``) the ones whose state changed since (feed.py); with
+        ``?checkinlist=``, every ticket of that list with pretix' check-in answer (list_feed.py).
+        """
         try:
-            page = feed.read(request.event, request.query_params)
+            checkinlist = self._checkinlist(request)
+            if checkinlist is None:
+                if isinstance(request.auth, Device) and not feed.device_may_read_pool(request.auth):
+                    raise PermissionDenied("This device may read the gate feed of a check-in list only "
+                                           "(checkinlist=ID).")
+                page = feed.read(request.event, request.query_params)
+            else:
+                ignore_unpaid = request.query_params.get("ignore_unpaid", "false").lower() in ("true", "1", "yes")
+                page = list_feed.read(request.event, checkinlist, request.query_params, ignore_unpaid)
         except feed.FeedError as e:
-            raise ValidationError({e.field: [str(e)]})
+            raise ValidationError({e.field: [str(e)], **({"code": e.code} if e.code else {})})
+        except feed.SyncAgain as e:
+            return Response({"detail": str(e), "code": feed.SYNC_AGAIN}, status=status.HTTP_409_CONFLICT)
         next_url = None
         if page["next_params"]:
             next_url = request.build_absolute_uri(request.path) + "?" + urlencode(page["next_params"])
+        extra = {"rules": page["rules"]} if "rules" in page else {}
         return Response({"count": page["count"], "next": next_url, "previous": None, "results": page["results"],
-                         "cursor": page["cursor"]})
+                         "cursor": page["cursor"], **extra})
+
+    @staticmethod
+    def _checkinlist(request):
+        value = request.query_params.get("checkinlist")
+        if value is None:
+            return None
+        checkinlist = None
+        if value.isdigit() and len(value) < 19:
+            checkinlist = request.event.checkin_lists.filter(pk=int(value)).first()
+        if checkinlist is None:
+            raise feed.FeedError("checkinlist", "There is no check-in list with this ID in this event.")
+        return checkinlist
 
     @action(detail=False, methods=["POST"])
     @transaction.atomic()

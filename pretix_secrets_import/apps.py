@@ -41,4 +41,4 @@ class PluginApp(PluginConfig):
 
         safeguards.install()
         barcodes.install()
-        feed.allow_for_offline_scanners()
+        feed.allow_for_scanners()

@@ -26,11 +26,10 @@ from pretix.base.models import Order, OrderPosition
 
 from . import after_commit
 from .admission import INVALID, ticket_refusal
-from .gate_store import (
-    CHANGED_ACTION, LISTENS_SQL,  # noqa: F401 (CHANGED_ACTION: the gate's log entry, named here too)
-    POOL, TICKET_COLUMNS, TICKETS, changes_of, listens_params,
+from .gate_store import (  # noqa: F401 (CHANGED_ACTION: the gate's log entry, named here too)
+    CHANGED_ACTION, LISTENS_SQL, POOL, TICKET_COLUMNS, TICKETS, changes_of,
+    listens_params, write as store,
 )
-from .gate_store import write as store
 from .models import GateState, ImportedSecret, TicketState
 from .order_actions import LOGGED_AFTER_THE_CHANGE, changes_tickets
 
@@ -191,10 +190,10 @@ TICKET_VALUES = {"secret": "secret", "positionid": "positionid", "item_id": "ite
                  "require_approval": "order__require_approval", "valid_if_pending": "order__valid_if_pending"}
 
 
-def position_values(queryset):
-    """``queryset`` of positions as rows that ``ticket_of`` and ``ticket_state`` read."""
+def position_values(queryset, *extra):
+    """``queryset`` of positions as rows that ``ticket_of`` and ``ticket_state`` read (and the fields ``extra``)."""
     plain = [name for name, path in TICKET_VALUES.items() if name == path]
-    return queryset.values(*plain, **{name: F(path) for name, path in TICKET_VALUES.items() if name != path})
+    return queryset.values(*plain, *extra, **{name: F(path) for name, path in TICKET_VALUES.items() if name != path})
 
 
 def as_known(state, columns=KNOWN_COLUMNS) -> dict:
