@@ -1,5 +1,6 @@
 """The gate state of every pool secret, through pretix' own order paths (API, order changes, deletion)."""
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.utils.timezone import now
@@ -285,3 +286,29 @@ def test_writing_more_states_than_fit_one_statement(shop):
     assert [(rows[s.pk].state, rows[s.pk].positionid, rows[s.pk].item_id, rows[s.pk].variation_id)
             for s in secrets] == [("valid", i, shop.ticket.pk, None) for i in range(120)]
     assert len({rows[s.pk].tx for s in secrets}) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_check_in_costs_no_query_more_than_without_the_plugin(token_client, shop, disabled_event, committed):
+    """A check-in changes nothing a gate is told (order_actions.py): the plugin adds no query to pretix' check-in."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from pretix.base.services.checkin import perform_checkin
+
+    add_secret(shop.event, "CHECKIN-1")
+    code = place(token_client, shop, committed)
+    with scopes_disabled():
+        plain_item = disabled_event.items.create(name="Ticket", default_price=0, admission=True)
+        disabled_event.quotas.create(name="All", size=None).items.add(plain_item)
+    plain = place(token_client, SimpleNamespace(event=disabled_event, ticket=plain_item), committed)
+    counts = []
+    for event, order_code in ((shop.event, code), (disabled_event, plain)):
+        with scopes_disabled():
+            clist = event.checkin_lists.create(name="Entry")
+            position = order_of(event, order_code).positions.get()
+        with scope(organizer=event.organizer), CaptureQueriesContext(connection) as queries, committed():
+            perform_checkin(position, clist, {})
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
+    assert states(shop.event) == {"CHECKIN-1": ("valid", "paid", code)}
