@@ -22,6 +22,8 @@ def api_fetch(client, failures=()):
         if pending:
             raise pending.pop(0)
         resp = client.get(link)
+        if resp.status_code in (400, 409) and resp.data.get("code") == gate_sync.SYNC_AGAIN:
+            raise gate_sync.SyncAgain(f"HTTP {resp.status_code}")
         if resp.status_code != 200:
             raise gate_sync.Fatal(f"HTTP {resp.status_code}")
         return json.loads(resp.content)
@@ -92,3 +94,50 @@ def test_command_line_needs_url_token_and_state_file(capsys):
     with pytest.raises(SystemExit):
         gate_sync.main([])
     assert "--url" in capsys.readouterr().err
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_check_in_lists_files_follow_pretix_answer(token_client, shop, committed, tmp_path):
+    from argparse import Namespace
+
+    from django_scopes import scopes_disabled
+    for secret in ("A", "B", "C"):
+        add_secret(shop.event, secret)
+    paid = place(token_client, shop, committed)
+    place(token_client, shop, committed, status="n")
+    with scopes_disabled():
+        checkinlist = shop.event.checkin_lists.create(name="Entry", include_pending=True)
+    args = Namespace(url="http://testserver" + url(shop.event, suffix="gate_feed/"), checkinlist=checkinlist.pk,
+                     include_pending=False, page_size=2)
+    feed, state_file, logged = gate_sync.feed_url_of(args), tmp_path / "state.json", []
+    assert "checkinlist=" in feed and "page_size=2" in feed and "ignore_unpaid" not in feed
+    fetch = api_fetch(token_client)
+    gate_sync.run(fetch, feed, str(state_file), tmp_path, once=True, log=logged.append)
+    assert [(r["secret"], r["order"]) for r in rows(tmp_path / "admitted.csv")] == [("A", paid)]
+    assert [(r["secret"], r["refusal"]) for r in rows(tmp_path / "refused.csv")] == [("B", "unpaid")]
+    # the gate admits tickets of orders awaiting payment where the list includes them, as pretixSCAN's "check in
+    # anyway" does
+    state_file.unlink()
+    feed = gate_sync.feed_url_of(Namespace(**{**vars(args), "include_pending": True}))
+    gate_sync.run(fetch, feed, str(state_file), tmp_path, once=True)
+    assert [r["secret"] for r in rows(tmp_path / "admitted.csv")] == ["A", "B"]
+    # a change of the list: pretix asks to sync again, the client does so by itself
+    with scopes_disabled():
+        checkinlist.all_products = False
+        checkinlist.save()
+    post(token_client, committed, shop.event, paid, "mark_canceled")
+    gate_sync.run(fetch, feed, str(state_file), tmp_path, once=True, log=logged.append)
+    assert any("syncing again" in line for line in logged)
+    assert rows(tmp_path / "admitted.csv") == []
+    assert {(r["secret"], r["refusal"]) for r in rows(tmp_path / "refused.csv")} == {
+        ("A", "canceled"), ("B", "product")}
+
+
+def test_one_run_per_state_file(tmp_path):
+    state_file = str(tmp_path / "state.json")
+    with gate_sync.exclusive(state_file):
+        with pytest.raises(gate_sync.Fatal, match="another run"):
+            with gate_sync.exclusive(state_file):
+                pass
+    with gate_sync.exclusive(state_file):  # free again
+        pass
