@@ -37,11 +37,13 @@ SIZES = {
         alloc_rounds=20, alloc_batch=25, pool_small=1_000, pool_big=1_000_000, list_reps=10, bulk_reps=5,
         bulk_n=500, import_lines=1_000_000, import_reps=2, sales_rounds=3, sales_per_client=15, sales_clients=8,
         series_dates=500, series_products=40, cancel_orders=10_000, cancel_rounds=1, pdf_rounds=10, pdf_batch=5,
+        checkin_rounds=20, checkin_batch=50,
     ),
     "smoke": dict(
         alloc_rounds=2, alloc_batch=3, pool_small=100, pool_big=1_000, list_reps=2, bulk_reps=1,
         bulk_n=50, import_lines=2_000, import_reps=1, sales_rounds=1, sales_per_client=2, sales_clients=8,
         series_dates=20, series_products=5, cancel_orders=30, cancel_rounds=2, pdf_rounds=2, pdf_batch=1,
+        checkin_rounds=2, checkin_batch=5,
     ),
 }
 
@@ -69,6 +71,14 @@ TARGETS["cancel-date"] = ("s", "without the plugin", "pool secrets on the ticket
 # the gate feed: a poll without changes, and a page of the full sync, on a pool of 1M against one of 1k
 TARGETS["feed poll"] = ("s/request", "pool 1k", "pool 1M", "B/A time", "<=", 1.5)
 TARGETS["feed full sync page"] = ("s/request", "small pool: page 1", "big pool: a page at 90 %", "B/A time", "<=", 1.5)
+# the feed of a check-in list (pretix' answer per secret): its poll at 1M against 1k, its full sync page against the
+# pool's page at the same place of the big pool
+TARGETS["feed list poll"] = ("s/request", "pool 1k", "pool 1M", "B/A time", "<=", 1.5)
+TARGETS["feed list full sync page"] = ("s/request", "pool feed: a page at 90 %", "list feed: a page at 90 %",
+                                       "B/A time", "<=", 1.5)
+# pretix' perform_checkin of a pool ticket against a ticket of an event without the plugin, in-process, alternating
+TARGETS["checkin"] = ("s/check-in", "event without the plugin", "pool ticket", "B/A time", "<=", 1.02)
+TARGETS["checkin queries"] = ("queries", "event without the plugin", "pool ticket", "B-A", "<=", 1)
 # a ticket PDF through pretix' PDF output, with a Code 128 barcode drawn by the plugin against pretix' QR code
 TARGETS["import-format"] = (
     "s", "import_file, any secret", "import_file, regex + length + Code 128", "B/A time", "<=", 1.25)
@@ -419,6 +429,81 @@ class Bench:
                                             a_times=times[self.small.slug], b_times=times[self.big.slug]),
                      labels=self.pool_labels() if sid == "feed poll" else (
                          f"{self.pool_labels()[0]}: page 1", f"{self.pool_labels()[1]}: a page at 90 %"))
+
+    def bench_list_feed(self):
+        """The feed of a check-in list: a poll that finds no change, and a full sync page deep in the pool."""
+        from pretix_secrets_import.models import ImportedSecret
+        if not hasattr(self, "big"):  # --only feed
+            self.fill_scale_pools()
+            for ev in (self.small, self.big):
+                self.fill_gate_states(ev)
+        api = self.api_client()
+        base = {ev.slug: f"/api/v1/organizers/{ORGA}/events/{ev.slug}/imported_secrets/gate_feed/"
+                for ev in (self.small, self.big)}
+        lists = {ev.slug: ev.checkin_lists.create(name="Entry").pk for ev in (self.small, self.big)}
+        polls = {}
+        for ev in (self.small, self.big):
+            first = api.get(f"{base[ev.slug]}?checkinlist={lists[ev.slug]}").json()
+            polls[ev.slug] = f"{base[ev.slug]}?checkinlist={lists[ev.slug]}&cursor={first['cursor']}"
+        big = self.big.slug
+        pool = ImportedSecret.objects.filter(event=self.big).order_by("id")
+        deep = pool.values_list("id", flat=True)[int(pool.count() * 0.9)]
+        first = api.get(f"{base[big]}?checkinlist={lists[big]}").json()
+        pages = {"pool": f"{base[big]}?after={deep}&horizon={first['cursor']}",
+                 "list": f"{base[big]}?checkinlist={lists[big]}&after=0-{deep}&horizon={first['cursor']}"
+                         f"&total={first['count']}"}
+        self.compare_gets(api, "feed list poll", polls[self.small.slug], polls[big], self.pool_labels())
+        self.compare_gets(api, "feed list full sync page", pages["pool"], pages["list"], None)
+
+    def compare_gets(self, api, sid, a_url, b_url, labels):
+        """GET ``a_url`` and ``b_url`` in turns (``list_reps`` rounds): the median times side by side."""
+        for link in (a_url, b_url):  # warm-up, and the poll finds nothing
+            r = api.get(link)
+            if r.status_code != 200 or ("cursor=" in link and r.json()["results"]):
+                raise RuntimeError(f"GET {link}: {r.status_code} {r.content[:300]!r}")
+        times = {a_url: [], b_url: []}
+        for _r, pair in interleaved(self.p["list_reps"], a_url, b_url):
+            for link in pair:
+                t = time.perf_counter()
+                api.get(link)
+                times[link].append(time.perf_counter() - t)
+        a, b = median(times[a_url]), median(times[b_url])
+        self.add(sid, a, b, b / a, dict(urls=[a_url, b_url], a_times=times[a_url], b_times=times[b_url]),
+                 labels=labels)
+
+    def bench_checkin(self):
+        """pretix' perform_checkin: a pool ticket against a ticket of an event without the plugin, alternating."""
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        from pretix.base.models import OrderPosition
+        from pretix.base.services.checkin import perform_checkin
+        with_pool = self.make_event("checkin-pool", "imported_secrets")
+        self.fill(with_pool, "CHECKIN", 100)
+        plain = self.make_event("checkin-plain", "random")
+        plain.plugins = "pretix.plugins.banktransfer"
+        plain.save()
+        client, sides = self.api_client(), {}
+        for ev in (plain, with_pool):
+            secret = self.order(client, ev)
+            position = OrderPosition.objects.get(order__event=ev, secret=secret)
+            sides[ev.slug] = (position, ev.checkin_lists.create(name="Entry", allow_multiple_entries=True))
+        queries, times = {}, {slug: [] for slug in sides}
+        for slug, (position, clist) in sides.items():
+            with CaptureQueriesContext(connection) as captured:
+                perform_checkin(position, clist, {})
+            queries[slug] = len(captured)
+        for _r, pair in interleaved(self.p["checkin_rounds"], plain.slug, with_pool.slug):
+            for slug in pair:
+                position, clist = sides[slug]
+                t = time.perf_counter()
+                for _i in range(self.p["checkin_batch"]):
+                    perform_checkin(position, clist, {})
+                times[slug].append((time.perf_counter() - t) / self.p["checkin_batch"])
+        a, b = median(times[plain.slug]), median(times[with_pool.slug])
+        self.add("checkin", a, b, b / a, dict(a_times=times[plain.slug], b_times=times[with_pool.slug]))
+        a, b = queries[plain.slug], queries[with_pool.slug]
+        self.add("checkin queries", a, b, b - a)
 
     def sold_date(self, event, prefix, orders, pool):
         """A new date of ``event`` with ``orders`` paid orders of one ticket each, written in bulk."""
@@ -821,7 +906,7 @@ def main():
     parser.add_argument("--size", choices=tuple(SIZES), default=os.environ.get("BENCH_SIZE") or "full")
     parser.add_argument("--strict", action="store_true", help="exit with status 2 if a target is missed")
     parser.add_argument("--only", help="comma-separated scenarios: alloc,scale,list,bulk,import,duplicates,format,"
-                                       "sales,sellable,feed,cancel,pdf")
+                                       "sales,sellable,feed,checkin,cancel,pdf")
     parser.add_argument("--keep", action="store_true", help="keep the data directory (and database)")
     args = parser.parse_args()
     started = time.time()
@@ -861,6 +946,7 @@ def main():
                          config)), ("duplicates", bench.bench_duplicates),
                      ("format", bench.bench_format),
                      ("sellable", bench.bench_sellable), ("feed", bench.bench_feed),
+                     ("feed", bench.bench_list_feed), ("checkin", bench.bench_checkin),
                      ("cancel", bench.bench_cancel_date), ("pdf", bench.bench_pdf)]
             for name, step in steps:
                 if only and name not in only:

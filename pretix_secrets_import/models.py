@@ -292,7 +292,7 @@ class TicketFacts(models.Model):
     # pretix' check-in answer for the secret on any list (``admission.ticket_refusal``; NULL: admitted), and what
     # else of the ticket it reads
     refusal = models.CharField(max_length=16, null=True)
-    valid_if_pending = models.BooleanField(default=False)
+    valid_if_pending = models.BooleanField(default=False, db_default=False)  # old code may insert during upgrades
     valid_from = models.DateTimeField(null=True)
     valid_until = models.DateTimeField(null=True)
     tx = models.BigIntegerField()

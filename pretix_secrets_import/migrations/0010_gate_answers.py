@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='gatestate',
             name='valid_if_pending',
-            field=models.BooleanField(default=False),
+            field=models.BooleanField(db_default=False, default=False),
         ),
         migrations.AddField(
             model_name='gatestate',
@@ -63,7 +63,7 @@ class Migration(migrations.Migration):
                 ('variation_id', models.BigIntegerField(null=True)),
                 ('subevent_id', models.BigIntegerField(null=True)),
                 ('refusal', models.CharField(max_length=16, null=True)),
-                ('valid_if_pending', models.BooleanField(default=False)),
+                ('valid_if_pending', models.BooleanField(db_default=False, default=False)),
                 ('valid_from', models.DateTimeField(null=True)),
                 ('valid_until', models.DateTimeField(null=True)),
                 ('tx', models.BigIntegerField()),
