@@ -12,7 +12,7 @@ LOCALE_DIR := pretix_secrets_import/locale
 MO_FILES := $(patsubst %.po,%.mo,$(wildcard $(LOCALE_DIR)/*/LC_MESSAGES/django.po))
 
 .PHONY: demo demo-schema install install-dev browser test test-pg screenshots lint migrations-check messages compilemessages clean \
-	bench bench-pg load fuzz crash dist check-dist gate-loop
+	bench bench-pg load fuzz crash dist check-dist gate-loop pretix-suite
 
 # $(call pip_install,ARGS): `pip install ARGS` into $(VENV), by uv where it works: it installs pretix' ~150 packages
 # several times faster than pip (bench/first_start.sh). The uv on PATH, else one that pip puts into $(VENV) (a few
@@ -86,6 +86,15 @@ test: $(VENV)/.installed-dev browser $(MO_FILES)
 
 test-pg: $(VENV)/.installed-dev browser $(MO_FILES)
 	PRETIX_CONFIG_FILE=$(PG_CONFIG) $(PY) -m pytest $(PYTEST_ARGS)
+
+# pretix' own tests (the sdist of the pinned release, fetched into data/) with the plugin enabled for every event:
+# check-in and orders by default, PRETIX_SUITE_ARGS="tests/base/test_quotas.py -n 2" for others.
+PRETIX_SUITE_ARGS ?= tests/base/test_checkin.py tests/api/test_checkin.py tests/api/test_checkinrpc.py \
+	tests/base/test_orders.py -n 2
+SUITE_EXTRAS := .[dev,pretix-suite]
+pretix-suite: $(VENV)/.installed-dev $(MO_FILES)
+	@$(call pip_install,-c constraints.txt -e '$(SUITE_EXTRAS)')
+	.ci/pretix-suite $(PRETIX_SUITE_ARGS)
 
 # The whole gate loop on PostgreSQL (tests/test_gate_loop.py): sell, pay, cancel, regenerate and expire tickets, then
 # a table of pretix' order data beside the feed, the webhook deliveries to a local receiver and the gate lists.

@@ -101,8 +101,10 @@ def _pool_page(event, scope, query, ignore_unpaid, after):
     rows = list(qs.order_by("pk")[:query.size + 1])
     page = rows[:query.size]
     gates = GateState.objects.in_bulk([row.pk for row in page])
+    # Only a secret that has been on a ticket has a state with an order: the others are on none.
+    on_tickets = [row.secret for row in page if getattr(gates.get(row.pk), "order_code", None) is not None]
     tickets = {p["secret"]: p for p in position_values(
-        OrderPosition.all.filter(order__event=event, secret__in=[row.secret for row in page]))}
+        OrderPosition.all.filter(order__event=event, secret__in=on_tickets))} if on_tickets else {}
     results = []
     for row in page:
         position = tickets.get(row.secret)
