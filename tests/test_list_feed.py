@@ -15,7 +15,7 @@ from . import test_generator
 from .helpers import add_secret, device_client_for, make_team, token_client_for
 from .test_feed import feed_url, read_all
 from .test_gate import order_of, place, post
-from .test_generator import api_order
+from .test_generator import api_order, orders_url
 
 pytestmark = pytest.mark.django_db
 shop, series_shop = test_generator.shop, test_generator.series_shop
@@ -149,11 +149,9 @@ def test_polls_bring_every_change_of_an_answer(token_client, shop, committed):
     _results, cursor = read_all(token_client, link)
     with committed():
         change(shop.event, paid, lambda ocm, ps: ocm.add_block(ps[0], "admin"))
-    with committed(), scopes_disabled():
-        order = order_of(shop.event, pending)
-        order.valid_if_pending = True
-        order.save()
-        order.log_action("pretix.event.order.valid_if_pending.set")
+    with committed():
+        resp = token_client.patch(orders_url(shop.event, f"{pending}/"), {"valid_if_pending": True}, format="json")
+    assert resp.status_code == 200, resp.content
     polled, cursor = read_all(token_client, f"{link}&cursor={cursor}")
     assert {(r["order"], r["refusal"]) for r in polled} == {(paid, "blocked"), (pending, None)}
     with committed():
@@ -162,6 +160,18 @@ def test_polls_bring_every_change_of_an_answer(token_client, shop, committed):
     polled, cursor = read_all(token_client, f"{link}&cursor={cursor}")
     assert {(r["order"], r["refusal"], r["valid_until"] is not None) for r in polled} == {
         (paid, None, False), (pending, None, True)}
+    for entry in polled:
+        assert gate_says(entry, now()) == pretix_says(token_client, shop.event, checkinlist, entry["secret"], False)
+    # another product, on a list of tickets only
+    with scopes_disabled():
+        checkinlist.all_products = False
+        checkinlist.save()
+        checkinlist.limit_products.add(shop.ticket)
+    _results, cursor = read_all(token_client, link)
+    with committed():
+        change(shop.event, paid, lambda ocm, ps: ocm.change_item(ps[0], shop.workshop, shop.morning))
+    polled, cursor = read_all(token_client, f"{link}&cursor={cursor}")
+    assert [(r["order"], r["refusal"]) for r in polled if r["order"] == paid] == [(paid, "product")]
     for entry in polled:
         assert gate_says(entry, now()) == pretix_says(token_client, shop.event, checkinlist, entry["secret"], False)
     # a change of the list itself: the cursor is from before it, sync again
