@@ -72,9 +72,12 @@ def _full_sync_page(event, scope, query, ignore_unpaid, total):
     if part == POOL_PART:
         results, after = _pool_page(event, scope, query, ignore_unpaid, after)
         part = POOL_PART if after is not None else TICKETS_PART
-    if part == TICKETS_PART and len(results) < query.size:
-        more, after = _tickets_page(event, scope, query, ignore_unpaid, after, query.size - len(results))
-        results += more
+    if part == TICKETS_PART:
+        if len(results) < query.size:
+            more, after = _tickets_page(event, scope, query, ignore_unpaid, after, query.size - len(results))
+            results += more
+        elif after is None and _other_tickets(event, scope, query).exists():
+            after = 0  # the pool filled this page: the next one starts with the other tickets
     count = _number("total", total) if total else _full_sync_count(event, scope, query)
     return count, results, f"{part}-{after}" if after is not None else None
 

@@ -184,6 +184,21 @@ def test_polls_bring_every_change_of_an_answer(token_client, shop, committed):
     assert token_client.get(f"{link}&cursor={cursor}").status_code == 200
 
 
+def test_pages_go_on_from_the_pool_to_the_other_tickets(token_client, shop, committed):
+    for i in range(3):
+        add_secret(shop.event, f"PAGE-{i}")
+    order(token_client, committed, shop.event, {"item": shop.shirt.pk})
+    order(token_client, committed, shop.event, {"item": shop.ticket.pk, "secret": "OWN-1"})
+    with scopes_disabled():
+        checkinlist = shop.event.checkin_lists.create(name="All")
+    for size in (1, 2, 3, 4, 5, 6):
+        first = token_client.get(feed_url(shop.event, checkinlist=checkinlist.pk, page_size=size)).data
+        results, _cursor = read_all(token_client, feed_url(shop.event, checkinlist=checkinlist.pk, page_size=size))
+        assert first["count"] == len(results) == 5, size
+        assert [r["secret"] for r in results][:3] == ["PAGE-0", "PAGE-1", "PAGE-2"]
+        assert "OWN-1" in {r["secret"] for r in results}
+
+
 def test_rules_are_named_in_every_page(token_client, shop):
     add_secret(shop.event, "R-1")
     with scopes_disabled():
