@@ -154,12 +154,16 @@ def parse(params) -> Query:
 
 
 def taken(query, since=0) -> str:
-    """The cursor this request hands out: the first page's, carried along by the next links (409 for a cursor the
-    server never issued, or one from before ``since``)."""
+    """
+    The cursor this request hands out: the first page's, carried along by the next links. The first page checks the
+    cursor asked with (409 for one the server never issued, or one from before ``since``).
+    """
+    if query.horizon:
+        return query.horizon
     now = horizon()
     if query.cursor is not None:
         check_issued(query.cursor, now, since)
-    return query.horizon or now
+    return now
 
 
 def page(params, count, results, after, taken, carry=None) -> dict:
