@@ -416,21 +416,9 @@ class Bench:
                 "feed full sync page": base if ev is self.small else f"{base}?after={deep}&horizon={cursor}",
             }
         for sid in ("feed poll", "feed full sync page"):
-            times = {self.small.slug: [], self.big.slug: []}
-            for ev in (self.small, self.big):  # warm-up, and the poll finds nothing
-                r = api.get(urls[ev.slug][sid])
-                if r.status_code != 200 or (sid == "feed poll" and r.json()["results"]):
-                    raise RuntimeError(f"GET {urls[ev.slug][sid]}: {r.status_code} {r.content[:300]!r}")
-            for _r, pair in interleaved(self.p["list_reps"], self.small, self.big):
-                for ev in pair:
-                    t = time.perf_counter()
-                    api.get(urls[ev.slug][sid])
-                    times[ev.slug].append(time.perf_counter() - t)
-            a, b = median(times[self.small.slug]), median(times[self.big.slug])
-            self.add(sid, a, b, b / a, dict(urls={k: v[sid] for k, v in urls.items()},
-                                            a_times=times[self.small.slug], b_times=times[self.big.slug]),
-                     labels=self.pool_labels() if sid == "feed poll" else (
-                         f"{self.pool_labels()[0]}: page 1", f"{self.pool_labels()[1]}: a page at 90 %"))
+            self.compare_gets(api, sid, urls[self.small.slug][sid], urls[self.big.slug][sid],
+                              self.pool_labels() if sid == "feed poll" else (
+                                  f"{self.pool_labels()[0]}: page 1", f"{self.pool_labels()[1]}: a page at 90 %"))
 
     def bench_list_feed(self):
         """The feed of a check-in list: a poll that finds no change, and a full sync page deep in the pool."""
