@@ -4,7 +4,9 @@ import inspect
 
 import pytest
 
-from pretix.api.views.checkin import _checkin_list_position_queryset, _redeem_process
+from pretix.api.views.checkin import (
+    _checkin_list_position_queryset, _redeem_process,
+)
 from pretix.base.models import Order
 from pretix.base.services.checkin import perform_checkin
 
