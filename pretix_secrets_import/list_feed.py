@@ -20,7 +20,7 @@ from . import feed, pool
 from .admission import INVALID, Scope, refusal
 from .feed import FeedError, _number, iso
 from .gate import position_values, ticket_of, ticket_state
-from .gate_store import current_tx
+from .gate_store import TICKET_COLUMNS, current_tx
 from .models import GateState, ImportedSecret, ListVersion, TicketState
 
 POOL_PART, TICKETS_PART = 0, 1
@@ -143,10 +143,14 @@ def _tickets_page(event, scope, query, ignore_unpaid, after, size):
 def _ticket_entry(scope, position, ignore_unpaid) -> dict:
     state, reason = ticket_state(position["order_status"], position["require_approval"], position["canceled"])
     ticket = {**ticket_of(position), "state": state}
-    return {"id": None, "secret": position["secret"], "state": state, "reason": reason, "changed": None,
-            "item": position["item_id"], "variation": position["variation_id"],
-            "subevent": position["subevent_id"], "order": position["order_code"],
-            "positionid": position["positionid"], **answer(scope, ticket, ignore_unpaid)}
+    return _other_entry(position["secret"], state, reason, None, ticket, scope, ignore_unpaid)
+
+
+def _other_entry(secret, state, reason, changed, ticket, scope, ignore_unpaid) -> dict:
+    """An entry of a ticket whose secret is not from the pool (``ticket``: as ``gate.ticket_of`` gives it)."""
+    return {"id": None, "secret": secret, "state": state, "reason": reason, "changed": iso(changed),
+            "item": ticket["item_id"], "variation": ticket["variation_id"], "subevent": ticket["subevent_id"],
+            "order": ticket["order_code"], "positionid": ticket["positionid"], **answer(scope, ticket, ignore_unpaid)}
 
 
 def _full_sync_count(event, scope, query):
@@ -175,11 +179,7 @@ def _poll_page(event, scope, query, ignore_unpaid):
 
 
 def _changed_entry(scope, state, part, ignore_unpaid) -> dict:
-    ticket = {field: getattr(state, field) for field in (
-        "refusal", "state", "item_id", "subevent_id", "valid_if_pending", "valid_from", "valid_until")}
+    ticket = {field: getattr(state, field) for field in ("state", *TICKET_COLUMNS)}
     if part == POOL_PART:
         return {**feed.entry(state.secret, state), **answer(scope, ticket, ignore_unpaid)}
-    return {"id": None, "secret": state.secret, "state": state.state, "reason": state.reason,
-            "changed": iso(state.changed), "item": state.item_id, "variation": state.variation_id,
-            "subevent": state.subevent_id, "order": state.order_code, "positionid": state.positionid,
-            **answer(scope, ticket, ignore_unpaid)}
+    return _other_entry(state.secret, state.state, state.reason, state.changed, ticket, scope, ignore_unpaid)
