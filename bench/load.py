@@ -152,7 +152,7 @@ def celery_queues():
 
     from pretix.celery_app import app
 
-    from pretix_secrets_import.tasks import import_secrets
+    from pretix_secrets_import.importing.tasks import import_secrets
     queues = [q.name for q in settings.CELERY_TASK_QUEUES]
     for routes in settings.CELERY_TASK_ROUTES:
         queues += [options["queue"] for _pattern, options in routes if "queue" in options]
@@ -686,7 +686,8 @@ def lost_after():
         return float(configured())
     except ImportError:
         pass
-    from pretix_secrets_import import tasks, views
+    from pretix_secrets_import.control import views
+    from pretix_secrets_import.importing import tasks
     for module in (tasks, views):
         value = getattr(module, "LOST_AFTER", None)
         if value is not None:
@@ -722,7 +723,7 @@ def check_invariants(load_event, sales_pool_event, expect):
     from pretix.base.models import OrderPosition
 
     from pretix_secrets_import.models import ImportedSecret
-    from pretix_secrets_import.pool import summary as pool_summary
+    from pretix_secrets_import.pool.store import summary as pool_summary
     problems = []
     pool = ImportedSecret.objects.filter(event=load_event)
     secrets = set(pool.exclude(secret__startswith=IMPORT_PREFIX).values_list("secret", flat=True))

@@ -659,7 +659,7 @@ class Bench:
         from django.db import connection, transaction
         from django_scopes import scopes_disabled
 
-        from pretix_secrets_import.importer import (
+        from pretix_secrets_import.importing.importer import (
             ColumnMapping, FileFormat, import_file,
         )
         from pretix_secrets_import.models import ImportedSecret
@@ -755,7 +755,7 @@ class Bench:
         from django.db import connection
         from django_scopes import scopes_disabled
 
-        from pretix_secrets_import.importer import (
+        from pretix_secrets_import.importing.importer import (
             ColumnMapping, FileFormat, import_file,
         )
         lines = self.p["import_lines"]
@@ -787,10 +787,11 @@ class Bench:
         from django.db import connection
         from django_scopes import scopes_disabled
 
-        from pretix_secrets_import import barcodes, codeformat
-        from pretix_secrets_import.importer import (
+        from pretix_secrets_import.importing.importer import (
             ColumnMapping, FileFormat, import_file,
         )
+        from pretix_secrets_import.pool import codeformat
+        from pretix_secrets_import.tickets import barcodes
         lines = self.p["import_lines"]
         path = os.path.join(self.datadir, "format.csv")
         rule = {codeformat.FORMAT: codeformat.PATTERN, codeformat.REGEX: "F[0-9]+[ab]-[0-9]{8}",

@@ -21,7 +21,7 @@ from django_scopes import scopes_disabled  # noqa: E402
 
 from pretix.base.models import Event, Organizer, Team, User  # noqa: E402
 
-from pretix_secrets_import.models import ImportedSecret  # noqa: E402
+from pretix_secrets_import.models import ImportedSecret
 
 ADMIN_EMAIL = "admin@localhost"
 ADMIN_PASSWORD = "admin"

@@ -18,11 +18,13 @@ from pretix.api.pagination import Pagination, TotalOrderingFilter
 from pretix.base.models import Device
 from pretix.helpers import OF_SELF
 
-from . import alerts, feed, gate, list_feed, pool
-from .apps import enabled_for
-from .models import ImportedSecret
-from .rules import ALREADY_IMPORTED, DB_ID_MAX
-from .sellable import sellable as sellable_rows
+from pretix_secrets_import.apps import enabled_for
+from pretix_secrets_import.gate import feed, list_feed, states as gate
+from pretix_secrets_import.models import ImportedSecret
+from pretix_secrets_import.pool import store as pool
+from pretix_secrets_import.pool.rules import ALREADY_IMPORTED, DB_ID_MAX
+from pretix_secrets_import.sales import alerts
+from pretix_secrets_import.sales.sellable import sellable as sellable_rows
 
 BULK_CREATE_LIMIT = 500
 

@@ -2,7 +2,7 @@ from django.utils.translation import gettext_lazy as _
 
 from pretix.base.plugins import PluginConfig
 
-from . import __version__
+from pretix_secrets_import import __version__
 
 
 def enabled_for(event) -> bool:
@@ -33,11 +33,16 @@ class PluginApp(PluginConfig):
         ]
 
     def uninstalled(self, event):
-        from .generator import plugin_disabled
+        from pretix_secrets_import.sales.generator import plugin_disabled
         plugin_disabled(event)
 
     def ready(self):
-        from . import barcodes, feed, safeguards, signals  # NOQA
+        from pretix_secrets_import import (  # noqa: F401 (registers the receivers)
+            signals,
+        )
+        from pretix_secrets_import.gate import feed
+        from pretix_secrets_import.sales import safeguards
+        from pretix_secrets_import.tickets import barcodes
 
         safeguards.install()
         barcodes.install()

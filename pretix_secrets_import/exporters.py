@@ -7,7 +7,7 @@ from pretix.base.exporter import ListExporter
 from pretix.base.models import ItemVariation, Order, OrderPosition
 from pretix.helpers.names import build_name
 
-from .models import GateState, ImportedSecret
+from pretix_secrets_import.models import GateState, ImportedSecret
 
 # Pool secrets per database round trip: keeps memory flat for pools of a million secrets, and the list of secrets
 # looked up among the tickets well below the query parameter limits (PostgreSQL 65535, SQLite 32766 since 3.32).

@@ -9,9 +9,9 @@ from django_scopes import ScopedManager
 
 from pretix.base.models import Event, LoggedModel
 
-from . import rules
-from .codeformat import CodeFormat
-from .rules import SECRET_MAX_LENGTH, validate_secret
+from pretix_secrets_import.pool import rules
+from pretix_secrets_import.pool.codeformat import CodeFormat
+from pretix_secrets_import.pool.rules import SECRET_MAX_LENGTH, validate_secret
 
 
 def keep_used_delete_unused(collector, field, sub_objs, using):
@@ -124,7 +124,7 @@ class ImportedSecret(LoggedModel):
         Returns ``(cleaned, errors)``: per row a dict with instances in place of IDs (``None`` if invalid), and a
         dict of field names to lists of messages (empty if valid). Cleaned secrets are trimmed (``rules.trim_secrets``).
         """
-        from . import pool  # the storage engine builds on these models
+        from pretix_secrets_import.pool import store as pool
 
         rows = list(rows)
         errors = [{} for _ in rows]

@@ -24,17 +24,20 @@ from pretix.control.signals import (
     event_dashboard_widgets, html_page_start, nav_event, nav_event_settings,
 )
 
-from . import alerts, barcodes, codeformat, gate, pool, switch_warnings
-from .exporters import (
+from pretix_secrets_import.exporters import (
     AdmittedSecretsExporter, ImportedSecretExporter, RefusedSecretsExporter,
 )
-from .generator import (
+from pretix_secrets_import.gate import states as gate
+from pretix_secrets_import.models import PoolCount
+from pretix_secrets_import.pool import codeformat, store as pool
+from pretix_secrets_import.pool.rules import DB_ID_MAX, SECRET_MAX_LENGTH
+from pretix_secrets_import.sales import alerts, switch_warnings
+from pretix_secrets_import.sales.generator import (
     WHEN_EMPTY_CHOICES, WHEN_EMPTY_REFUSE, ImportedSecretGenerator,
     cap_quota_availability, check_cart, generator_switched, uses_pool,
 )
-from .models import PoolCount
-from .order_import import PoolCheckColumn
-from .rules import DB_ID_MAX, SECRET_MAX_LENGTH
+from pretix_secrets_import.sales.order_import import PoolCheckColumn
+from pretix_secrets_import.tickets import barcodes
 
 # Products whose tickets draw from the pool; empty means "all admission products".
 settings_hierarkey.add_default("secrets_import_products", "[]", list)

@@ -2,8 +2,8 @@ from django.urls import path, re_path
 
 from pretix.api.urls import event_router
 
-from . import views
-from .api import ImportedSecretViewSet
+from pretix_secrets_import.api import ImportedSecretViewSet
+from pretix_secrets_import.control import views
 
 PREFIX = "control/event/<str:organizer>/<str:event>/secrets_import/"
 

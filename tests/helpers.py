@@ -10,8 +10,8 @@ from pretix.api.models import OAuthAccessToken, OAuthApplication
 from pretix.base.models import Device, Event, Order, Team
 from pretix.base.models.devices import generate_api_token
 
-from pretix_secrets_import import pool
 from pretix_secrets_import.models import ImportedSecret
+from pretix_secrets_import.pool import store as pool
 
 PLUGINS = "pretix.plugins.banktransfer,pretix_secrets_import"
 URL = "/api/v1/organizers/{orga}/events/{event}/imported_secrets/"

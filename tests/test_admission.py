@@ -10,8 +10,8 @@ from pretix.api.views.checkin import (
 from pretix.base.models import Order
 from pretix.base.services.checkin import perform_checkin
 
-from pretix_secrets_import import admission
-from pretix_secrets_import.admission import Scope
+from pretix_secrets_import.gate import admission
+from pretix_secrets_import.gate.admission import Scope
 
 # The sources of pretix 2026.8.0 that admission.py was written against and tests/test_list_feed.py compares with.
 REVIEWED = {

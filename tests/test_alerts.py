@@ -11,10 +11,12 @@ from django_scopes import scope, scopes_disabled
 
 from pretix.base.models import LogEntry, User
 
-from pretix_secrets_import.alerts import ACTION_TYPE, THRESHOLD_MAX
-from pretix_secrets_import.generator import allocate_secret
-from pretix_secrets_import.importer import ColumnMapping, import_file, sniff
+from pretix_secrets_import.importing.importer import (
+    ColumnMapping, import_file, sniff,
+)
 from pretix_secrets_import.models import PoolAlert
+from pretix_secrets_import.sales.alerts import ACTION_TYPE, THRESHOLD_MAX
+from pretix_secrets_import.sales.generator import allocate_secret
 
 from .helpers import add_secret, make_team, token_client_for, url
 from .test_generator import api_order, use_generator
@@ -460,7 +462,7 @@ WRITE_PATHS = {
 @pytest.mark.parametrize("writer", WRITE_PATHS)
 def test_every_pool_write_path_rearms_its_group(shop, subscriber, sell, token_client, backend_client, tmp_path,
                                                 monkeypatch, writer):
-    from pretix_secrets_import import alerts
+    from pretix_secrets_import.sales import alerts
     shop.event.settings.secrets_import_low_threshold = 2
     add_secret(shop.event, "S0")
     add_secret(shop.event, "S1")

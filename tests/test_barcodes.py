@@ -11,8 +11,8 @@ from django_scopes import scope, scopes_disabled
 from pretix.base.pdf import Renderer
 from pretix.plugins.ticketoutputpdf.ticketoutput import PdfTicketOutput
 
-from pretix_secrets_import import barcodes
-from pretix_secrets_import.codeformat import CodeFormat
+from pretix_secrets_import.pool.codeformat import CodeFormat
+from pretix_secrets_import.tickets import barcodes
 
 from . import test_generator
 from .helpers import add_secret, token_client_for

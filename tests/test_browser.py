@@ -31,7 +31,7 @@ from pretix.base.models import Organizer, User
 
 from demo import setup_demo
 from pretix_secrets_import.models import ImportedSecret
-from pretix_secrets_import.rules import SECRET_MAX_LENGTH
+from pretix_secrets_import.pool.rules import SECRET_MAX_LENGTH
 
 from .helpers import PLUGINS, make_team
 

@@ -4,9 +4,10 @@ from django.core.management import call_command
 from django_scopes import scopes_disabled
 from hypothesis import given, settings, strategies as st
 
-from pretix_secrets_import import barcodes, codeformat
-from pretix_secrets_import.codeformat import CodeFormat
 from pretix_secrets_import.models import ImportedSecret
+from pretix_secrets_import.pool import codeformat
+from pretix_secrets_import.pool.codeformat import CodeFormat
+from pretix_secrets_import.tickets import barcodes
 
 from .helpers import URL, add_secret
 from .test_importer import write
@@ -263,7 +264,7 @@ def test_the_page_of_misfits_takes_only_formats_that_a_change_checked(backend_cl
 
 
 def test_the_page_of_misfits_answers_in_time_and_goes_on_from_there(backend_client, event, monkeypatch):
-    monkeypatch.setattr("pretix_secrets_import.views.MISFITS_SECONDS", 0)
+    monkeypatch.setattr("pretix_secrets_import.control.views.MISFITS_SECONDS", 0)
     for secret in ("A-1", "123", "A-2"):
         add_secret(event, secret)
     page = backend_client.get(codeformat.misfits_url(event, CodeFormat(codeformat.DIGITS))).content.decode()

@@ -6,8 +6,9 @@ import pytest
 from django.db import connection, connections, transaction
 from django_scopes import scopes_disabled
 
-from pretix_secrets_import import codeformat, importer
+from pretix_secrets_import.importing import importer
 from pretix_secrets_import.models import ImportedSecret
+from pretix_secrets_import.pool import codeformat
 
 from .helpers import url
 

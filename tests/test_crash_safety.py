@@ -24,7 +24,7 @@ from django_scopes import scopes_disabled
 from pretix.base.models import LogEntry, Order, OrderPosition
 
 from pretix_secrets_import.models import ImportedSecret
-from pretix_secrets_import.pool import insert_rows
+from pretix_secrets_import.pool.store import insert_rows
 
 from .helpers import counted_summary, pool_summary, url
 from .test_generator import orders_url

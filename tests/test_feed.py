@@ -6,7 +6,7 @@ from django_scopes import scopes_disabled
 
 from pretix.base.models import LogEntry
 
-from pretix_secrets_import import feed
+from pretix_secrets_import.gate import feed
 
 from . import test_generator
 from .helpers import (

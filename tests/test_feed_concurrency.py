@@ -11,7 +11,7 @@ from django.db import (  # noqa: F401 (connection: in the skipif)
 )
 from django_scopes import scopes_disabled
 
-from pretix_secrets_import import gate
+from pretix_secrets_import.gate import states as gate
 from pretix_secrets_import.models import GateState
 
 from .helpers import add_secret, url

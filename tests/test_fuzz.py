@@ -44,13 +44,13 @@ from hypothesis import (
 from pretix.base.models import Event_SettingsStore, LogEntry
 
 from pretix_secrets_import.api import ImportedSecretFilter
-from pretix_secrets_import.importer import (
+from pretix_secrets_import.importing.importer import (
     DELIMITERS, ENCODINGS, ColumnMapping, DataImportError, FileFormat, Source,
     import_file, read_rows, sniff,
 )
 from pretix_secrets_import.models import ImportedSecret, PoolAlert
-from pretix_secrets_import.rules import DB_ID_MAX, validate_secret
-from pretix_secrets_import.sellable import sellable
+from pretix_secrets_import.pool.rules import DB_ID_MAX, validate_secret
+from pretix_secrets_import.sales.sellable import sellable
 
 from .helpers import add_secret, add_ticket, counted_summary, pool_summary, url
 from .test_importer import xlsx

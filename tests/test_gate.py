@@ -10,7 +10,7 @@ from pretix.base.models import LogEntry, Order
 from pretix.base.services.cancelevent import cancel_event
 from pretix.base.services.orders import OrderChangeManager
 
-from pretix_secrets_import import gate
+from pretix_secrets_import.gate import states as gate
 from pretix_secrets_import.models import GateState
 
 from . import test_generator

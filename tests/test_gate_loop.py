@@ -20,7 +20,8 @@ from pretix.base.services.orders import (
     OrderChangeManager, cancel_order, expire_orders,
 )
 
-from pretix_secrets_import import exporters, gate
+from pretix_secrets_import import exporters
+from pretix_secrets_import.gate import states as gate
 from pretix_secrets_import.models import ImportedSecret
 
 from . import test_generator

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from pretix_secrets_import import gate_sync
+from pretix_secrets_import.gate import client as gate_sync
 
 from . import test_generator
 from .helpers import add_secret, url

@@ -13,8 +13,8 @@ from pretix.base.services.orders import (
     OrderChangeManager, OrderError, cancel_order, perform_order,
 )
 
-from pretix_secrets_import.generator import allocate_secret, check_cart
 from pretix_secrets_import.models import ImportedSecret
+from pretix_secrets_import.sales.generator import allocate_secret, check_cart
 
 from .helpers import add_secret
 
@@ -189,7 +189,7 @@ def test_empty_pool_refuses_api_order(token_client, shop, caplog):
     with scopes_disabled():
         assert not Order.objects.filter(event=shop.event).exists()
     # the operator sees the refusal in the server log, without the secret the first ticket had taken
-    refusals = [r for r in caplog.records if r.name == "pretix_secrets_import.generator"]
+    refusals = [r for r in caplog.records if r.name == "pretix_secrets_import.sales.generator"]
     assert [r.levelname for r in refusals] == ["WARNING"]
     assert f"product {shop.ticket.pk}" in refusals[0].getMessage()
     assert "the sale was refused" in refusals[0].getMessage() and "ONLY-ONE" not in caplog.text

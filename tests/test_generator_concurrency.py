@@ -8,8 +8,8 @@ from django_scopes import scope, scopes_disabled
 
 from pretix.base.models import OrderPosition
 
-from pretix_secrets_import import pool
-from pretix_secrets_import.generator import allocate_secret
+from pretix_secrets_import.pool import store as pool
+from pretix_secrets_import.sales.generator import allocate_secret
 
 from .helpers import (
     add_secret, counted_summary, pool_summary, token_client_for,

@@ -12,8 +12,8 @@ from openpyxl import Workbook
 
 from pretix.base.models import LogEntry
 
-from pretix_secrets_import import importer
-from pretix_secrets_import.importer import (
+from pretix_secrets_import.importing import importer
+from pretix_secrets_import.importing.importer import (
     ColumnMapping, DataImportError, FileFormat, Source, column_index,
     first_line_is_header, guess_mapping, import_file, preview, read_rows,
     sniff,
@@ -361,7 +361,7 @@ def test_imports_are_logged_for_operators_without_secrets(event, caplog):
     run(event, b"LOG-3\nLOG-1\n", filename="again.csv")
     with pytest.raises(DataImportError):
         run(event, b"\n\n", filename="empty.csv")
-    lines = [r.getMessage() for r in caplog.records if r.name == "pretix_secrets_import.importer"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "pretix_secrets_import.importing.importer"]
     assert lines[0] == "Secrets import into bigevents/sampleconf started (gate.csv)"
     assert re.fullmatch(r"Secrets import into bigevents/sampleconf imported: 2 lines, 2 imported, 0 invalid lines, "
                         r"[0-9.]+ s", lines[1])

@@ -14,8 +14,8 @@ from django.db.models import Count, Q
 from django.utils.timezone import now
 from django_scopes import scopes_disabled
 
-from pretix_secrets_import import pool
 from pretix_secrets_import.models import ImportedSecret, PoolCount
+from pretix_secrets_import.pool import store as pool
 
 from .helpers import add_secret
 

@@ -4,7 +4,7 @@ from django.urls import reverse
 
 from pretix.base.logentrytypes import log_entry_types
 
-from pretix_secrets_import.order_actions import changes_tickets, classify
+from pretix_secrets_import.gate.order_actions import changes_tickets, classify
 
 
 def registered_types():

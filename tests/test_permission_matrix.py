@@ -29,12 +29,12 @@ from pretix.base.models import (
     CachedFile, Device, Event, LogEntry, Organizer, User,
 )
 
-from pretix_secrets_import.importer import (
+from pretix_secrets_import.control.views import SESSION_SALT, UPLOAD_TYPE
+from pretix_secrets_import.importing.importer import (
     ColumnMapping, FileFormat, import_file,
 )
+from pretix_secrets_import.importing.tasks import import_secrets
 from pretix_secrets_import.models import ImportedSecret
-from pretix_secrets_import.tasks import import_secrets
-from pretix_secrets_import.views import SESSION_SALT, UPLOAD_TYPE
 
 from .helpers import (
     add_secret, add_ticket, device_client_for, make_event, make_team,

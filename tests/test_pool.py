@@ -3,8 +3,8 @@ import pytest
 from django.db import connection
 from django_scopes import scopes_disabled
 
-from pretix_secrets_import import pool
 from pretix_secrets_import.models import ImportedSecret, PoolCount
+from pretix_secrets_import.pool import store as pool
 
 from .helpers import add_secret, counted_summary, make_event, pool_summary
 

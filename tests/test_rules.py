@@ -3,7 +3,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from hypothesis import given, strategies as st
 
-from pretix_secrets_import.rules import (
+from pretix_secrets_import.pool.rules import (
     SECRET_MAX_LENGTH, all_valid_and_distinct, check_secrets, validate_secret,
 )
 

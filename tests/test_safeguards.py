@@ -9,8 +9,8 @@ import pretix
 from pretix.base.models import Order
 from pretix.control.views.orders import OrderContactChange
 
-from pretix_secrets_import import safeguards
 from pretix_secrets_import.models import ImportedSecret
+from pretix_secrets_import.sales import safeguards
 
 from .helpers import add_secret
 

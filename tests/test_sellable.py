@@ -8,8 +8,8 @@ from django_scopes import scopes_disabled
 from pretix.base.models import SubEventItem
 from pretix.base.signals import event_live_issues
 
-from pretix_secrets_import.pool import Group
-from pretix_secrets_import.sellable import (
+from pretix_secrets_import.pool.store import Group
+from pretix_secrets_import.sales.sellable import (
     Sellable, sellable, shortfall, sold_out, targets,
 )
 

@@ -16,9 +16,11 @@ from django_scopes import scopes_disabled
 from pretix.base.models import CachedFile
 from pretix.base.services.tasks import ProfiledEventTask
 
-from pretix_secrets_import import config, pool, tasks
-from pretix_secrets_import.importer import ColumnMapping, FileFormat
+from pretix_secrets_import import config
+from pretix_secrets_import.importing import tasks
+from pretix_secrets_import.importing.importer import ColumnMapping, FileFormat
 from pretix_secrets_import.models import ImportRun
+from pretix_secrets_import.pool import store as pool
 
 from .test_views import pool_rows, pool_url, upload
 

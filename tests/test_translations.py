@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from django.utils import translation
 
-from pretix_secrets_import.rules import ALREADY_IMPORTED
+from pretix_secrets_import.pool.rules import ALREADY_IMPORTED
 
 from .helpers import add_secret
 

@@ -13,7 +13,7 @@ from openpyxl import Workbook
 
 from pretix.base.models import CachedFile, LogEntry, OrderPosition, User
 
-from pretix_secrets_import import views
+from pretix_secrets_import.control import views
 from pretix_secrets_import.models import ImportedSecret
 
 from .helpers import add_secret, add_ticket, make_team

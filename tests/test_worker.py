@@ -25,8 +25,10 @@ from django_scopes import scopes_disabled
 
 from pretix.base.models import CachedFile
 
-from pretix_secrets_import import config, tasks, views
-from pretix_secrets_import.importer import ColumnMapping, FileFormat
+from pretix_secrets_import import config
+from pretix_secrets_import.control import views
+from pretix_secrets_import.importing import tasks
+from pretix_secrets_import.importing.importer import ColumnMapping, FileFormat
 from pretix_secrets_import.models import ImportedSecret, ImportRun
 
 from .test_crash_safety import assert_counted, query

@@ -5,12 +5,12 @@ from django_scopes import scope
 
 from pretix.base.models import Event, Organizer
 
-from ...apps import enabled_for
-from ...importer import (
+from pretix_secrets_import.apps import enabled_for
+from pretix_secrets_import.importing.importer import (
     DataImportError, Resolver, Source, column_index, detect_header,
     guess_mapping, import_file, read_rows, sniff,
 )
-from ...rules import RESTRICTIONS
+from pretix_secrets_import.pool.rules import RESTRICTIONS
 
 
 class Command(BaseCommand):

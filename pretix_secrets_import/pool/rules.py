@@ -144,7 +144,7 @@ def restriction_warnings(event, counts) -> list:
     secrets), which would stay unused. Not refusals: the organizer may choose the product in the settings later.
     """
     # imported here: the pool's counting builds on the models, which build on these rules
-    from .sellable import draws_from_pool
+    from pretix_secrets_import.sales.sellable import draws_from_pool
 
     return [
         ngettext(

@@ -24,14 +24,16 @@ from django_scopes import scopes_disabled
 
 from pretix.base.models import Order, OrderPosition
 
-from . import after_commit
-from .admission import INVALID, ticket_refusal
-from .gate_store import (  # noqa: F401 (CHANGED_ACTION: the gate's log entry, named here too)
+from pretix_secrets_import import after_commit
+from pretix_secrets_import.gate.admission import INVALID, ticket_refusal
+from pretix_secrets_import.gate.order_actions import (
+    LOGGED_AFTER_THE_CHANGE, changes_tickets,
+)
+from pretix_secrets_import.gate.store import (  # noqa: F401 (CHANGED_ACTION: the gate's log entry, named here too)
     CHANGED_ACTION, LISTENS_SQL, POOL, TICKET_COLUMNS, TICKETS, changes_of,
     listens_params, write as store,
 )
-from .models import GateState, ImportedSecret, TicketState
-from .order_actions import LOGGED_AFTER_THE_CHANGE, changes_tickets
+from pretix_secrets_import.models import GateState, ImportedSecret, TicketState
 
 UNSOLD, RESERVED, PENDING, VALID, VOID = GateState.STATES
 # Why a state changed; stable words that the feed, the webhooks and the exports give out.

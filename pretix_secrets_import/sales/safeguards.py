@@ -17,7 +17,7 @@ from django.shortcuts import redirect
 
 import pretix
 
-from .generator import OrderError
+from pretix_secrets_import.sales.generator import OrderError
 
 logger = logging.getLogger(__name__)
 

@@ -20,11 +20,15 @@ from pretix.base.services.cart import CartError
 from pretix.base.services.orders import OrderError as PretixOrderError
 from pretix.helpers import OF_SELF
 
-from .alerts import schedule_check
-from .apps import enabled_for
-from .models import ImportedSecret
-from .pool import Group, count, summary, unused_in_group
-from .sellable import draws, draws_from_pool, fits, shortfall, tiers
+from pretix_secrets_import.apps import enabled_for
+from pretix_secrets_import.models import ImportedSecret
+from pretix_secrets_import.pool.store import (
+    Group, count, summary, unused_in_group,
+)
+from pretix_secrets_import.sales.alerts import schedule_check
+from pretix_secrets_import.sales.sellable import (
+    draws, draws_from_pool, fits, shortfall, tiers,
+)
 
 WHEN_EMPTY_REFUSE = "refuse"
 WHEN_EMPTY_RANDOM = "random"

@@ -4,13 +4,16 @@ from django.utils.translation import gettext_lazy as _, pgettext_lazy
 from pretix.base.forms import SettingsForm
 from pretix.base.models import ItemVariation
 
-from . import barcodes, codeformat
-from .alerts import THRESHOLD_MAX
-from .generator import WHEN_EMPTY_CHOICES
-from .importer import ENCODINGS, MAX_UPLOAD_SIZE, ColumnMapping, Source
-from .models import ImportedSecret
-from .pool import starting_with
-from .rules import SECRET_MAX_LENGTH
+from pretix_secrets_import.importing.importer import (
+    ENCODINGS, MAX_UPLOAD_SIZE, ColumnMapping, Source,
+)
+from pretix_secrets_import.models import ImportedSecret
+from pretix_secrets_import.pool import codeformat
+from pretix_secrets_import.pool.rules import SECRET_MAX_LENGTH
+from pretix_secrets_import.pool.store import starting_with
+from pretix_secrets_import.sales.alerts import THRESHOLD_MAX
+from pretix_secrets_import.sales.generator import WHEN_EMPTY_CHOICES
+from pretix_secrets_import.tickets import barcodes
 
 
 class SecretsImportSettingsForm(SettingsForm):

@@ -20,9 +20,11 @@ from pretix.base.models import CachedFile, Event, User
 from pretix.base.services.tasks import ProfiledEventTask
 from pretix.celery_app import app
 
-from . import config
-from .importer import ColumnMapping, DataImportError, FileFormat, import_file
-from .models import ImportRun
+from pretix_secrets_import import config
+from pretix_secrets_import.importing.importer import (
+    ColumnMapping, DataImportError, FileFormat, import_file,
+)
+from pretix_secrets_import.models import ImportRun
 
 logger = logging.getLogger(__name__)
 REPORT_TYPE = "application/x-pretix-secrets-import-report"  # marks our error reports among pretix' cached files
@@ -138,7 +140,8 @@ class ImportTask(ProfiledEventTask):
         return super().apply_async(args, kwargs, **options)
 
 
-@app.task(base=ImportTask, bind=True, throws=(DataImportError,))
+# The name from before the module moved into importing/: tasks queued by an older release still find it.
+@app.task(base=ImportTask, bind=True, throws=(DataImportError,), name="pretix_secrets_import.tasks.import_secrets")
 def import_secrets(self, event: Event, file_id: str, fmt: dict, mapping: dict, locale: str, user_id: int,
                    session_key: str, run_id: str = None) -> dict:
     run = ImportRun.objects.filter(pk=run_id).first() if run_id else None

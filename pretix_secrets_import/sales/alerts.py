@@ -15,10 +15,10 @@ from pretix.base.models import Event, Item, ItemVariation, SubEvent
 from pretix.base.notifications import Notification, NotificationType
 from pretix.helpers.urls import mainreverse_absolute
 
-from . import after_commit
-from .models import PoolAlert
-from .pool import Group, summary
-from .sellable import (
+from pretix_secrets_import import after_commit
+from pretix_secrets_import.models import PoolAlert
+from pretix_secrets_import.pool.store import Group, summary
+from pretix_secrets_import.sales.sellable import (
     fits, left_for, sellable, sold_out, targets, unused_by_group,
 )
 

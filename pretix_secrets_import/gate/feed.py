@@ -21,9 +21,9 @@ from typing import NamedTuple, Optional
 from django.db import connection
 from django.db.models import Q
 
-from . import pool
-from .gate import RESERVED, UNSOLD
-from .models import GateState, ImportedSecret
+from pretix_secrets_import.gate.states import RESERVED, UNSOLD
+from pretix_secrets_import.models import GateState, ImportedSecret
+from pretix_secrets_import.pool import store as pool
 
 PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000

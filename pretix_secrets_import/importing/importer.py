@@ -28,13 +28,14 @@ from pretix.base.i18n import LazyI18nString
 from pretix.base.modelimport import DataImportError
 from pretix.base.models import Event_SettingsStore, ItemVariation
 
-from . import alerts, codeformat, pool
-from .codeformat import CodeFormat
-from .models import ImportedSecret
-from .rules import (
+from pretix_secrets_import.models import ImportedSecret
+from pretix_secrets_import.pool import codeformat, store as pool
+from pretix_secrets_import.pool.codeformat import CodeFormat
+from pretix_secrets_import.pool.rules import (
     ALREADY_IMPORTED, REPEATED, RESTRICTIONS, WHITESPACE, restriction_warnings,
     trim_secrets,
 )
+from pretix_secrets_import.sales import alerts
 
 CHUNK_SIZE = 5000
 MAX_UPLOAD_SIZE = 200 * 1024 * 1024  # a million 64-character secrets with product and date columns

@@ -10,8 +10,8 @@ from django.utils.timezone import now
 
 from pretix.base.models import Event, OrderPosition
 
-from .models import ImportedSecret, PoolCount
-from .rules import pk_of
+from pretix_secrets_import.models import ImportedSecret, PoolCount
+from pretix_secrets_import.pool.rules import pk_of
 
 
 class Group(NamedTuple):

@@ -187,6 +187,6 @@ def install():
 
 def chosen(event) -> str:
     """The event's symbology; QR while the plugin is off for the event."""
-    from .apps import enabled_for
+    from pretix_secrets_import.apps import enabled_for
     symbology = event.settings.get(SETTING, default=QR)
     return symbology if symbology in SYMBOLOGIES and enabled_for(event) else QR

@@ -14,7 +14,7 @@ from django.utils.timezone import now
 from pretix.api.models import WebHook, WebHookEventListener
 from pretix.base.models import Event, Order
 
-from .models import GateState, TicketState
+from pretix_secrets_import.models import GateState, TicketState
 
 # The log entry this plugin writes on an order whose secrets changed state (the webhook's trigger).
 CHANGED_ACTION = "pretix_secrets_import.gate.changed"

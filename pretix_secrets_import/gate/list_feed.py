@@ -16,12 +16,17 @@ from django.db.models import Exists, OuterRef, Q
 
 from pretix.base.models import OrderPosition
 
-from . import feed, pool
-from .admission import INVALID, Scope, refusal
-from .feed import FeedError, _number, iso
-from .gate import position_values, ticket_of, ticket_state
-from .gate_store import TICKET_COLUMNS, current_tx
-from .models import GateState, ImportedSecret, ListVersion, TicketState
+from pretix_secrets_import.gate import feed
+from pretix_secrets_import.gate.admission import INVALID, Scope, refusal
+from pretix_secrets_import.gate.feed import FeedError, _number, iso
+from pretix_secrets_import.gate.states import (
+    position_values, ticket_of, ticket_state,
+)
+from pretix_secrets_import.gate.store import TICKET_COLUMNS, current_tx
+from pretix_secrets_import.models import (
+    GateState, ImportedSecret, ListVersion, TicketState,
+)
+from pretix_secrets_import.pool import store as pool
 
 POOL_PART, TICKETS_PART = 0, 1
 

@@ -32,26 +32,32 @@ from pretix.control.views.event import (
 )
 from pretix.helpers import OF_SELF
 
-from . import alerts, config, pool
-from .alerts import group_names, labels
-from .apps import enabled_for
-from .codeformat import CodeFormat, TooSlow, misfits, misfits_url
-from .forms import (
+from pretix_secrets_import import config
+from pretix_secrets_import.apps import enabled_for
+from pretix_secrets_import.control.forms import (
     AddSecretForm, ImportForm, PoolFilterForm, SecretsImportSettingsForm,
     UploadForm,
 )
-from .generator import uses_pool
-from .importer import (
+from pretix_secrets_import.importing.importer import (
     DELIMITERS, ENCODINGS, HEADER_SAMPLE, MAX_UPLOAD_SIZE, ColumnMapping,
     DataImportError, FileFormat, count_lines, first_line_is_header,
     guess_mapping, preview, sniff,
 )
-from .models import ImportedSecret, ImportRun
-from .rules import (
+from pretix_secrets_import.importing.tasks import (
+    REPORT_TYPE, import_secrets, lost_reason,
+)
+from pretix_secrets_import.models import ImportedSecret, ImportRun
+from pretix_secrets_import.pool import store as pool
+from pretix_secrets_import.pool.codeformat import (
+    CodeFormat, TooSlow, misfits, misfits_url,
+)
+from pretix_secrets_import.pool.rules import (
     ALREADY_IMPORTED, DB_ID_MAX, SECRET_MAX_LENGTH, restriction_warnings,
 )
-from .sellable import sellable
-from .tasks import REPORT_TYPE, import_secrets, lost_reason
+from pretix_secrets_import.sales import alerts
+from pretix_secrets_import.sales.alerts import group_names, labels
+from pretix_secrets_import.sales.generator import uses_pool
+from pretix_secrets_import.sales.sellable import sellable
 
 SESSION_SALT = "pretix_secrets_import"
 MISFITS_SECONDS = 10  # a page of secrets that do not fit stops looking after this and offers to go on

@@ -8,11 +8,15 @@ from django_scopes import scopes_disabled
 from pretix.base.modelimport import ImportColumn
 from pretix.base.secrets import RandomTicketSecretGenerator
 
-from .alerts import group_label
-from .generator import WHEN_EMPTY_RANDOM, WHEN_EMPTY_REFUSE
-from .models import ImportedSecret
-from .pool import Group
-from .sellable import draws_from_pool, take, unused_by_group
+from pretix_secrets_import.models import ImportedSecret
+from pretix_secrets_import.pool.store import Group
+from pretix_secrets_import.sales.alerts import group_label
+from pretix_secrets_import.sales.generator import (
+    WHEN_EMPTY_RANDOM, WHEN_EMPTY_REFUSE,
+)
+from pretix_secrets_import.sales.sellable import (
+    draws_from_pool, take, unused_by_group,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from urllib.parse import urlencode
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from . import pool
-from .apps import PluginApp, enabled_for
-from .generator import GENERATOR_IDENTIFIER
+from pretix_secrets_import.apps import PluginApp, enabled_for
+from pretix_secrets_import.pool import store as pool
+from pretix_secrets_import.sales.generator import GENERATOR_IDENTIFIER
 
 PLUGINS_PAGE = "control:event.settings.plugins"
 TICKETS_PAGE = "control:event.settings.tickets"

@@ -17,7 +17,7 @@ from pretix.base.models import (
     ItemVariation, SubEventItem, SubEventItemVariation,
 )
 
-from .pool import Group, summary
+from pretix_secrets_import.pool.store import Group, summary
 
 
 def draws_from_pool(event, item) -> bool:

@@ -27,8 +27,8 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _, ngettext
 
-from . import barcodes
-from .rules import SECRET_MAX_LENGTH
+from pretix_secrets_import.pool.rules import SECRET_MAX_LENGTH
+from pretix_secrets_import.tickets import barcodes
 
 FORMAT = "secrets_import_format"
 LENGTH_MIN = "secrets_import_length_min"
@@ -406,7 +406,7 @@ def misfits(event, code_format: CodeFormat, after: int = 0, deadline: float = No
     Yield ``(id, secret, message)`` of the event's unused secrets with IDs above ``after`` that do not fit
     ``code_format``, by ID. Raises ``TooSlow`` once ``monotonic()`` passes ``deadline``.
     """
-    from .models import ImportedSecret
+    from pretix_secrets_import.models import ImportedSecret
 
     if code_format.is_free:
         return
@@ -428,8 +428,8 @@ def _pool_version(event):
     """
     from pretix.base.models import LogEntry
 
-    from . import pool
-    from .models import ImportedSecret
+    from pretix_secrets_import.models import ImportedSecret
+    from pretix_secrets_import.pool import store as pool
 
     last = ImportedSecret.of_event(event).order_by("-pk").values_list("pk", flat=True).first()
     logged = (LogEntry.objects.filter(event_id=event.pk, action_type__startswith="pretix_secrets_import.secret")
