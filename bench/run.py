@@ -659,9 +659,9 @@ class Bench:
         from django.db import connection, transaction
         from django_scopes import scopes_disabled
 
-        from pretix_secrets_import.importing.importer import (
-            ColumnMapping, FileFormat, import_file,
-        )
+        from pretix_secrets_import.importing.columns import ColumnMapping
+        from pretix_secrets_import.importing.files import FileFormat
+        from pretix_secrets_import.importing.pipeline import import_file
         from pretix_secrets_import.models import ImportedSecret
         lines = self.p["import_lines"]
         tmp = os.path.join(self.datadir, "import")
@@ -755,9 +755,9 @@ class Bench:
         from django.db import connection
         from django_scopes import scopes_disabled
 
-        from pretix_secrets_import.importing.importer import (
-            ColumnMapping, FileFormat, import_file,
-        )
+        from pretix_secrets_import.importing.columns import ColumnMapping
+        from pretix_secrets_import.importing.files import FileFormat
+        from pretix_secrets_import.importing.pipeline import import_file
         lines = self.p["import_lines"]
         path = os.path.join(self.datadir, "duplicates.csv")
         times = {"new": [], "again": []}
@@ -787,9 +787,9 @@ class Bench:
         from django.db import connection
         from django_scopes import scopes_disabled
 
-        from pretix_secrets_import.importing.importer import (
-            ColumnMapping, FileFormat, import_file,
-        )
+        from pretix_secrets_import.importing.columns import ColumnMapping
+        from pretix_secrets_import.importing.files import FileFormat
+        from pretix_secrets_import.importing.pipeline import import_file
         from pretix_secrets_import.pool import codeformat
         from pretix_secrets_import.tickets import barcodes
         lines = self.p["import_lines"]

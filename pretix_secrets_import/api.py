@@ -18,11 +18,12 @@ from pretix.api.pagination import Pagination, TotalOrderingFilter
 from pretix.base.models import Device
 from pretix.helpers import OF_SELF
 
-from pretix_secrets_import.apps import enabled_for
 from pretix_secrets_import.gate import feed, list_feed, states as gate
 from pretix_secrets_import.models import ImportedSecret
+from pretix_secrets_import.plugin import enabled_for
 from pretix_secrets_import.pool import store as pool
 from pretix_secrets_import.pool.rules import ALREADY_IMPORTED, DB_ID_MAX
+from pretix_secrets_import.pool.validation import clean_rows
 from pretix_secrets_import.sales import alerts
 from pretix_secrets_import.sales.sellable import sellable as sellable_rows
 
@@ -45,7 +46,7 @@ def _save(secret):
 class ImportedSecretListSerializer(serializers.ListSerializer):
     def to_internal_value(self, data):
         rows = super().to_internal_value(data)
-        cleaned, errors = ImportedSecret.clean_rows(self.context["event"], rows)
+        cleaned, errors = clean_rows(self.context["event"], rows)
         if any(errors):
             raise ValidationError(errors)
         return cleaned
@@ -80,7 +81,7 @@ class ImportedSecretSerializer(serializers.Serializer):
         row = dict(attrs)
         if self.instance is not None:
             row = {**self.instance.as_row(), **row}
-        cleaned, errors = ImportedSecret.clean_rows(self.context["event"], [row], instance=self.instance)
+        cleaned, errors = clean_rows(self.context["event"], [row], instance=self.instance)
         if errors[0]:
             raise ValidationError(errors[0])
         return cleaned[0]

@@ -2,17 +2,12 @@ from django.utils.translation import gettext_lazy as _
 
 from pretix.base.plugins import PluginConfig
 
-from pretix_secrets_import import __version__
-
-
-def enabled_for(event) -> bool:
-    """Whether the plugin is enabled for ``event``: pretix checks that for its own pages only, not for ours."""
-    return PluginApp.name in event.get_plugins()
+from pretix_secrets_import import __version__, plugin
 
 
 class PluginApp(PluginConfig):
     default = True
-    name = "pretix_secrets_import"
+    name = plugin.NAME
     verbose_name = "Secrets Import"
 
     class PretixPluginMeta:

@@ -1,5 +1,3 @@
-import functools
-
 from django.db import models
 from django.db.models import CASCADE, F, Q, Value
 from django.db.models.functions import Coalesce
@@ -9,8 +7,6 @@ from django_scopes import ScopedManager
 
 from pretix.base.models import Event, LoggedModel
 
-from pretix_secrets_import.pool import rules
-from pretix_secrets_import.pool.codeformat import CodeFormat
 from pretix_secrets_import.pool.rules import SECRET_MAX_LENGTH, validate_secret
 
 
@@ -25,10 +21,6 @@ def keep_used_delete_unused(collector, field, sub_objs, using):
 
 
 keep_used_delete_unused.lazy_sub_objs = True
-
-
-def _unless_kept(fits, kept, secret):
-    return None if secret == kept else fits(secret)
 
 
 def _or_zero(field):
@@ -110,50 +102,8 @@ class ImportedSecret(LoggedModel):
         return cls.objects.with_scopes_disabled().filter(event=event)
 
     @classmethod
-    def clean_rows(cls, event: Event, rows, instance=None, labels=None, check_pool=True, code_format=None):
-        """
-        Validate rows to be stored in ``event``'s pool, set-based: a fixed number of queries for any number of rows.
-        This is the one place of the pool's rules; the API, the backend forms and the file import all call it.
-
-        A row is a dict with ``secret`` and optionally ``used``, ``item``, ``variation``, ``subevent`` (an ID, an
-        instance or ``None``). ``instance`` is the secret being changed, if any; ``labels`` names each row in messages
-        (default: "entry 1", ...). ``check_pool=False`` leaves the check against the pool to
-        ``pool.insert_rows(..., skip_existing=True)``, which a file import does: the unique index answers it.
-        ``code_format`` is the event's (``CodeFormat.of_event``) unless given.
-
-        Returns ``(cleaned, errors)``: per row a dict with instances in place of IDs (``None`` if invalid), and a
-        dict of field names to lists of messages (empty if valid). Cleaned secrets are trimmed (``rules.trim_secrets``).
-        """
-        from pretix_secrets_import.pool import store as pool
-
-        rows = list(rows)
-        errors = [{} for _ in rows]
-        secrets = rules.trim_secrets(row.get("secret") for row in rows)
-        code_format = code_format or CodeFormat.of_event(event)
-        fits = None if code_format.is_free else code_format.checker()
-        if fits is not None and instance is not None:  # a secret the pool holds already may keep its value
-            fits = functools.partial(_unless_kept, fits, instance.secret)
-        distinct = rules.check_secrets(secrets, errors, labels, fits)
-        in_pool = pool.in_pool(event.organizer_id, distinct, but=instance) if check_pool else set()
-        on_tickets = pool.on_tickets(event.organizer_id, distinct)
-        restricted = any(row.get(name) is not None for row in rows for name in rules.RESTRICTIONS)
-        restrictions = rules.Restrictions(event, rows) if restricted else None
-        cleaned = []
-        for secret, row, row_errors in zip(secrets, rows, errors):
-            if in_pool and secret in in_pool:
-                row_errors.setdefault("secret", []).append(rules.ALREADY_IMPORTED)
-            elif on_tickets and secret in on_tickets:
-                row_errors.setdefault("secret", []).append(rules.ON_TICKET)
-            item, variation, subevent = restrictions.clean(row, row_errors) if restrictions else (None, None, None)
-            cleaned.append(None if row_errors else {
-                "secret": secret, "used": bool(row.get("used", False)), "item": item, "variation": variation,
-                "subevent": subevent,
-            })
-        return cleaned, errors
-
-    @classmethod
     def build(cls, event: Event, row: dict):
-        """An unsaved secret for ``event`` from a row cleaned by ``clean_rows``."""
+        """An unsaved secret for ``event`` from a row cleaned by ``validation.clean_rows``."""
         secret = cls(event=event, organizer_id=event.organizer_id, **row)
         if secret.used:
             secret.used_at = now()
@@ -170,7 +120,7 @@ class ImportedSecret(LoggedModel):
         }
 
     def apply(self, row: dict):
-        """Change this secret to a row cleaned by ``clean_rows``."""
+        """Change this secret to a row cleaned by ``validation.clean_rows``."""
         if row["used"] and not self.used:
             self.used_at = now()
         for field, value in row.items():

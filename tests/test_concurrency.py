@@ -6,7 +6,9 @@ import pytest
 from django.db import connection, connections, transaction
 from django_scopes import scopes_disabled
 
-from pretix_secrets_import.importing import importer
+from pretix.base.modelimport import DataImportError
+
+from pretix_secrets_import.importing import columns, files, pipeline
 from pretix_secrets_import.models import ImportedSecret
 from pretix_secrets_import.pool import codeformat
 
@@ -65,14 +67,14 @@ class HeldImport:
 
     def __init__(self, event, monkeypatch):
         self.stored, self.go, self.outcome = threading.Event(), threading.Event(), []
-        store = importer._FileImport.store
+        store = pipeline._FileImport.store
 
         def store_and_wait(run, valid):
             store(run, valid)
             self.stored.set()
             self.go.wait(timeout=10)
 
-        monkeypatch.setattr(importer._FileImport, "store", store_and_wait)
+        monkeypatch.setattr(pipeline._FileImport, "store", store_and_wait)
         self.thread = threading.Thread(target=self.run, args=(event,))
         self.thread.start()
         assert self.stored.wait(timeout=10)
@@ -81,9 +83,9 @@ class HeldImport:
         try:
             with scopes_disabled():
                 data = io.BytesIO(b"A-1\nA-2\n")
-                importer.import_file(event, data, importer.sniff(data, "codes.csv"), importer.ColumnMapping())
+                pipeline.import_file(event, data, files.sniff(data, "codes.csv"), columns.ColumnMapping())
             self.outcome.append("imported")
-        except importer.DataImportError as e:
+        except DataImportError as e:
             self.outcome.append(str(e))
         finally:
             connections.close_all()

@@ -41,13 +41,15 @@ from hypothesis import (
     HealthCheck, event as outcome, given, note, settings, strategies as st,
 )
 
+from pretix.base.modelimport import DataImportError
 from pretix.base.models import Event_SettingsStore, LogEntry
 
 from pretix_secrets_import.api import ImportedSecretFilter
-from pretix_secrets_import.importing.importer import (
-    DELIMITERS, ENCODINGS, ColumnMapping, DataImportError, FileFormat, Source,
-    import_file, read_rows, sniff,
+from pretix_secrets_import.importing.columns import ColumnMapping, Source
+from pretix_secrets_import.importing.files import (
+    DELIMITERS, ENCODINGS, FileFormat, read_rows, sniff,
 )
+from pretix_secrets_import.importing.pipeline import import_file
 from pretix_secrets_import.models import ImportedSecret, PoolAlert
 from pretix_secrets_import.pool.rules import DB_ID_MAX, validate_secret
 from pretix_secrets_import.sales.sellable import sellable

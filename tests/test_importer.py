@@ -10,14 +10,17 @@ from django.core.management.base import CommandError
 from django_scopes import scopes_disabled
 from openpyxl import Workbook
 
+from pretix.base.modelimport import DataImportError
 from pretix.base.models import LogEntry
 
-from pretix_secrets_import.importing import importer
-from pretix_secrets_import.importing.importer import (
-    ColumnMapping, DataImportError, FileFormat, Source, column_index,
-    first_line_is_header, guess_mapping, import_file, preview, read_rows,
-    sniff,
+from pretix_secrets_import.importing import files, pipeline
+from pretix_secrets_import.importing.columns import (
+    ColumnMapping, Source, column_index, first_line_is_header, guess_mapping,
 )
+from pretix_secrets_import.importing.files import (
+    FileFormat, preview, read_rows, sniff,
+)
+from pretix_secrets_import.importing.pipeline import import_file
 from pretix_secrets_import.models import ImportedSecret
 
 from .helpers import add_secret, add_ticket
@@ -118,7 +121,7 @@ def test_every_invalid_line_is_reported_and_nothing_is_imported(event, item):
 
 
 def test_repeats_are_found_across_chunks(event, monkeypatch):
-    monkeypatch.setattr(importer, "CHUNK_SIZE", 3)
+    monkeypatch.setattr(files, "CHUNK_SIZE", 3)
     lines = [f"S-{i}" for i in range(10)] + ["S-1", "S-8"]
     result = run(event, "\n".join(lines).encode())
     assert messages(result) == [
@@ -236,7 +239,7 @@ def test_dry_run_and_log_entry(event):
 
 
 def test_progress_is_reported(event, monkeypatch):
-    monkeypatch.setattr(importer, "CHUNK_SIZE", 10)
+    monkeypatch.setattr(files, "CHUNK_SIZE", 10)
     seen = []
     run(event, "\n".join(f"P-{i}" for i in range(50)).encode(), progress=seen.append)
     assert seen and all(0 < p <= 1 for p in seen) and seen == sorted(seen)
@@ -361,7 +364,7 @@ def test_imports_are_logged_for_operators_without_secrets(event, caplog):
     run(event, b"LOG-3\nLOG-1\n", filename="again.csv")
     with pytest.raises(DataImportError):
         run(event, b"\n\n", filename="empty.csv")
-    lines = [r.getMessage() for r in caplog.records if r.name == "pretix_secrets_import.importing.importer"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "pretix_secrets_import.importing.pipeline"]
     assert lines[0] == "Secrets import into bigevents/sampleconf started (gate.csv)"
     assert re.fullmatch(r"Secrets import into bigevents/sampleconf imported: 2 lines, 2 imported, 0 invalid lines, "
                         r"[0-9.]+ s", lines[1])
@@ -497,8 +500,8 @@ def test_command_prints_the_warnings(event, item2, tmp_path, capsys):
 
 def test_a_code_format_changed_during_the_import_fails_it(event, monkeypatch):
     """The change checked the pool without this import's secrets: storing them could let secrets in that misfit."""
-    monkeypatch.setattr(importer, "CHUNK_SIZE", 2)
-    store = importer._FileImport.store
+    monkeypatch.setattr(files, "CHUNK_SIZE", 2)
+    store = pipeline._FileImport.store
 
     def store_then_change(self, valid):
         store(self, valid)
@@ -506,7 +509,7 @@ def test_a_code_format_changed_during_the_import_fails_it(event, monkeypatch):
             with scopes_disabled():
                 type(event).objects.get(pk=event.pk).settings.set("secrets_import_format", "digits")
 
-    monkeypatch.setattr(importer._FileImport, "store", store_then_change)
+    monkeypatch.setattr(pipeline._FileImport, "store", store_then_change)
     with pytest.raises(DataImportError, match="The code format of this event was changed while the file was "
                                               "imported, so nothing was imported."):
         run(event, b"A-1\nA-2\nA-3\n")

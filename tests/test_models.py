@@ -5,6 +5,7 @@ from django.test.utils import CaptureQueriesContext
 from django_scopes import scopes_disabled
 
 from pretix_secrets_import.models import ImportedSecret
+from pretix_secrets_import.pool.validation import clean_rows
 
 from .helpers import add_secret, add_ticket
 
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 def clean(event, rows, instance=None):
     with scopes_disabled():
-        return ImportedSecret.clean_rows(event, rows, instance=instance)
+        return clean_rows(event, rows, instance=instance)
 
 
 def test_clean_rows_resolves_ids(event, item2, variation):

@@ -30,9 +30,9 @@ from pretix.base.models import (
 )
 
 from pretix_secrets_import.control.views import SESSION_SALT, UPLOAD_TYPE
-from pretix_secrets_import.importing.importer import (
-    ColumnMapping, FileFormat, import_file,
-)
+from pretix_secrets_import.importing.columns import ColumnMapping
+from pretix_secrets_import.importing.files import FileFormat
+from pretix_secrets_import.importing.pipeline import import_file
 from pretix_secrets_import.importing.tasks import import_secrets
 from pretix_secrets_import.models import ImportedSecret
 

@@ -18,7 +18,8 @@ from pretix.base.services.tasks import ProfiledEventTask
 
 from pretix_secrets_import import config
 from pretix_secrets_import.importing import tasks
-from pretix_secrets_import.importing.importer import ColumnMapping, FileFormat
+from pretix_secrets_import.importing.columns import ColumnMapping
+from pretix_secrets_import.importing.files import FileFormat
 from pretix_secrets_import.models import ImportRun
 from pretix_secrets_import.pool import store as pool
 

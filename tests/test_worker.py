@@ -28,7 +28,8 @@ from pretix.base.models import CachedFile
 from pretix_secrets_import import config
 from pretix_secrets_import.control import views
 from pretix_secrets_import.importing import tasks
-from pretix_secrets_import.importing.importer import ColumnMapping, FileFormat
+from pretix_secrets_import.importing.columns import ColumnMapping
+from pretix_secrets_import.importing.files import FileFormat
 from pretix_secrets_import.models import ImportedSecret, ImportRun
 
 from .test_crash_safety import assert_counted, query

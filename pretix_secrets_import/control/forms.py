@@ -4,13 +4,12 @@ from django.utils.translation import gettext_lazy as _, pgettext_lazy
 from pretix.base.forms import SettingsForm
 from pretix.base.models import ItemVariation
 
-from pretix_secrets_import.importing.importer import (
-    ENCODINGS, MAX_UPLOAD_SIZE, ColumnMapping, Source,
-)
-from pretix_secrets_import.models import ImportedSecret
+from pretix_secrets_import.importing.columns import ColumnMapping, Source
+from pretix_secrets_import.importing.files import ENCODINGS, MAX_UPLOAD_SIZE
 from pretix_secrets_import.pool import codeformat
 from pretix_secrets_import.pool.rules import SECRET_MAX_LENGTH
 from pretix_secrets_import.pool.store import starting_with
+from pretix_secrets_import.pool.validation import clean_rows
 from pretix_secrets_import.sales.alerts import THRESHOLD_MAX
 from pretix_secrets_import.sales.generator import WHEN_EMPTY_CHOICES
 from pretix_secrets_import.tickets import barcodes
@@ -203,7 +202,7 @@ class AddSecretForm(forms.Form):
             return data  # a field is already invalid (e.g. no secret); the pool rules would only repeat it
         row = {name: int(data[name]) if data.get(name) else None for name in ("item", "variation", "subevent")}
         row["secret"] = data.get("secret")
-        cleaned, errors = ImportedSecret.clean_rows(self.event, [row])
+        cleaned, errors = clean_rows(self.event, [row])
         for name, messages in errors[0].items():
             for message in messages:
                 self.add_error(name if name in self.fields else None, message)

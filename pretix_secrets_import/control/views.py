@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _, ngettext
 from django.views import View
 from django.views.generic import FormView, TemplateView
 
+from pretix.base.modelimport import DataImportError
 from pretix.base.models import CachedFile, Event, OrderPosition
 from pretix.base.views.tasks import AsyncAction
 from pretix.control.permissions import EventPermissionRequiredMixin
@@ -33,31 +34,33 @@ from pretix.control.views.event import (
 from pretix.helpers import OF_SELF
 
 from pretix_secrets_import import config
-from pretix_secrets_import.apps import enabled_for
 from pretix_secrets_import.control.forms import (
     AddSecretForm, ImportForm, PoolFilterForm, SecretsImportSettingsForm,
     UploadForm,
 )
-from pretix_secrets_import.importing.importer import (
-    DELIMITERS, ENCODINGS, HEADER_SAMPLE, MAX_UPLOAD_SIZE, ColumnMapping,
-    DataImportError, FileFormat, count_lines, first_line_is_header,
-    guess_mapping, preview, sniff,
+from pretix_secrets_import.importing.columns import (
+    HEADER_SAMPLE, ColumnMapping, first_line_is_header, guess_mapping,
+)
+from pretix_secrets_import.importing.files import (
+    DELIMITERS, ENCODINGS, MAX_UPLOAD_SIZE, FileFormat, count_lines, preview,
+    sniff,
 )
 from pretix_secrets_import.importing.tasks import (
     REPORT_TYPE, import_secrets, lost_reason,
 )
 from pretix_secrets_import.models import ImportedSecret, ImportRun
+from pretix_secrets_import.plugin import enabled_for
 from pretix_secrets_import.pool import store as pool
 from pretix_secrets_import.pool.codeformat import (
     CodeFormat, TooSlow, misfits, misfits_url,
 )
 from pretix_secrets_import.pool.rules import (
-    ALREADY_IMPORTED, DB_ID_MAX, SECRET_MAX_LENGTH, restriction_warnings,
+    ALREADY_IMPORTED, DB_ID_MAX, SECRET_MAX_LENGTH,
 )
 from pretix_secrets_import.sales import alerts
 from pretix_secrets_import.sales.alerts import group_names, labels
 from pretix_secrets_import.sales.generator import uses_pool
-from pretix_secrets_import.sales.sellable import sellable
+from pretix_secrets_import.sales.sellable import restriction_warnings, sellable
 
 SESSION_SALT = "pretix_secrets_import"
 MISFITS_SECONDS = 10  # a page of secrets that do not fit stops looking after this and offers to go on

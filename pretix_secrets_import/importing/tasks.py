@@ -16,14 +16,15 @@ from django.utils.timezone import now
 from django.utils.translation import gettext as _, gettext_lazy
 
 from pretix.base.i18n import language
+from pretix.base.modelimport import DataImportError
 from pretix.base.models import CachedFile, Event, User
 from pretix.base.services.tasks import ProfiledEventTask
 from pretix.celery_app import app
 
 from pretix_secrets_import import config
-from pretix_secrets_import.importing.importer import (
-    ColumnMapping, DataImportError, FileFormat, import_file,
-)
+from pretix_secrets_import.importing.columns import ColumnMapping
+from pretix_secrets_import.importing.files import FileFormat
+from pretix_secrets_import.importing.pipeline import import_file
 from pretix_secrets_import.models import ImportRun
 
 logger = logging.getLogger(__name__)

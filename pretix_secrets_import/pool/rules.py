@@ -1,6 +1,6 @@
 """
 The rules for a secret of a pool: its format, uniqueness within the input, and the product, variation and date it may
-be restricted to. ``ImportedSecret.clean_rows`` applies them together with the lookups in the pool and the tickets;
+be restricted to. ``validation.clean_rows`` applies them together with the lookups in the pool and the tickets;
 the API, the backend forms, the file import and the command all go through it.
 
 Whitespace around a secret is removed on every way in (API, backend form, file import, command); whitespace inside it
@@ -11,7 +11,7 @@ DRF's and Django's text fields trim the same way by default, so API clients that
 import re
 
 from django.core.exceptions import ValidationError
-from django.utils.translation import gettext_lazy as _, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from pretix.base.models import Item, ItemVariation, SubEvent
 
@@ -36,7 +36,7 @@ def trim_secrets(secrets) -> list:
 
 
 def validate_secret(value):
-    """The format rule for one secret; uniqueness is checked set-based in ImportedSecret.clean_rows."""
+    """The format rule for one secret; uniqueness is checked set-based in validation.clean_rows."""
     if not isinstance(value, str) or not value:
         raise ValidationError(_("The secret must not be empty."), code="blank")
     if len(value) > SECRET_MAX_LENGTH:
@@ -136,21 +136,3 @@ class Restrictions:
         elif subevent_id is not None and subevent is None:
             error("subevent", INVALID_PK.format(pk=subevent_id))
         return item, variation, subevent
-
-
-def restriction_warnings(event, counts) -> list:
-    """
-    Warnings for secrets restricted to products that never draw from the pool (``counts``: product → number of
-    secrets), which would stay unused. Not refusals: the organizer may choose the product in the settings later.
-    """
-    # imported here: the pool's counting builds on the models, which build on these rules
-    from pretix_secrets_import.sales.sellable import draws_from_pool
-
-    return [
-        ngettext(
-            '{count} secret is restricted to "{product}", which does not get pool secrets – see the plugin settings.',
-            '{count} secrets are restricted to "{product}", which does not get pool secrets – see the plugin '
-            'settings.', count,
-        ).format(count=count, product=str(item.name))
-        for item, count in counts.items() if not draws_from_pool(event, item)
-    ]

@@ -204,7 +204,7 @@ COLUMNS = ("organizer_id", "event_id", "secret", "used", "used_at", "item_id", "
 
 def insert_rows(event: Event, rows, skip_existing=False) -> dict:
     """
-    Store rows cleaned by ``ImportedSecret.clean_rows`` and return ``{secret: id}`` of the stored ones. With
+    Store rows cleaned by ``validation.clean_rows`` and return ``{secret: id}`` of the stored ones. With
     ``skip_existing``, rows whose secret the organizer's pool already holds are left out instead of failing the
     statement. The caller tells the alerts that the pool grew (``alerts.pool_grew``).
 

@@ -20,8 +20,8 @@ from pretix.base.services.cart import CartError
 from pretix.base.services.orders import OrderError as PretixOrderError
 from pretix.helpers import OF_SELF
 
-from pretix_secrets_import.apps import enabled_for
 from pretix_secrets_import.models import ImportedSecret
+from pretix_secrets_import.plugin import enabled_for
 from pretix_secrets_import.pool.store import (
     Group, count, summary, unused_in_group,
 )

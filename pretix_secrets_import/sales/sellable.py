@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 from django.db.models import Q
 from django.utils.timezone import now
+from django.utils.translation import ngettext
 from django_scopes import scopes_disabled
 
 from pretix.base.models import (
@@ -147,3 +148,18 @@ def take(target: Group, unused: dict) -> bool:
     if group is not None:
         unused[group] -= 1
     return group is not None
+
+
+def restriction_warnings(event, counts) -> list:
+    """
+    Warnings for secrets restricted to products that never draw from the pool (``counts``: product → number of
+    secrets), which would stay unused. Not refusals: the organizer may choose the product in the settings later.
+    """
+    return [
+        ngettext(
+            '{count} secret is restricted to "{product}", which does not get pool secrets – see the plugin settings.',
+            '{count} secrets are restricted to "{product}", which does not get pool secrets – see the plugin '
+            'settings.', count,
+        ).format(count=count, product=str(item.name))
+        for item, count in counts.items() if not draws_from_pool(event, item)
+    ]

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from pretix_secrets_import.apps import PluginApp, enabled_for
+from pretix_secrets_import.plugin import NAME, enabled_for
 from pretix_secrets_import.pool import store as pool
 from pretix_secrets_import.sales.generator import GENERATOR_IDENTIFIER
 
@@ -45,6 +45,6 @@ def page_warning(request) -> str:
         "state": state,
         "unused": unused,
         "generator": event.ticket_secret_generator.verbose_name,
-        "plugins_url": reverse(PLUGINS_PAGE, kwargs=kwargs) + "?" + urlencode({"q": PluginApp.name}),
+        "plugins_url": reverse(PLUGINS_PAGE, kwargs=kwargs) + "?" + urlencode({"q": NAME}),
         "tickets_url": reverse(TICKETS_PAGE, kwargs=kwargs),
     })

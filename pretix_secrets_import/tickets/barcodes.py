@@ -19,6 +19,8 @@ from django.utils.translation import gettext_lazy as _
 from reportlab.lib.colors import Color
 from reportlab.lib.units import mm
 
+from pretix_secrets_import.plugin import enabled_for
+
 SETTING = "secrets_import_symbology"
 TEXT_SETTING = "secrets_import_barcode_text"  # print the secret under a linear code
 QR = "qr"
@@ -187,6 +189,5 @@ def install():
 
 def chosen(event) -> str:
     """The event's symbology; QR while the plugin is off for the event."""
-    from pretix_secrets_import.apps import enabled_for
     symbology = event.settings.get(SETTING, default=QR)
     return symbology if symbology in SYMBOLOGIES and enabled_for(event) else QR

@@ -3,13 +3,18 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from django_scopes import scope
 
+from pretix.base.modelimport import DataImportError
 from pretix.base.models import Event, Organizer
 
-from pretix_secrets_import.apps import enabled_for
-from pretix_secrets_import.importing.importer import (
-    DataImportError, Resolver, Source, column_index, detect_header,
-    guess_mapping, import_file, read_rows, sniff,
+from pretix_secrets_import.importing.columns import (
+    Source, column_index, guess_mapping,
 )
+from pretix_secrets_import.importing.files import (
+    detect_header, read_rows, sniff,
+)
+from pretix_secrets_import.importing.pipeline import import_file
+from pretix_secrets_import.importing.resolver import Resolver
+from pretix_secrets_import.plugin import enabled_for
 from pretix_secrets_import.pool.rules import RESTRICTIONS
 
 

@@ -1,0 +1,291 @@
+"""
+Importing a file of secrets (CSV or XLSX) into an event's pool; shared by the backend import and the
+``import_secrets`` management command.
+
+The file is streamed: it is read, validated and stored chunk by chunk inside one transaction, so memory stays flat
+for a million lines. Every invalid line is reported; if there is any, the transaction is rolled back and nothing is
+imported. The rules for a secret are those of ``validation.clean_rows``; this module only turns lines into rows.
+"""
+import logging
+from array import array
+from bisect import bisect_left
+from collections import Counter
+from dataclasses import dataclass, field
+from time import monotonic
+
+from django.db import transaction
+from django.utils.translation import gettext as _, ngettext, pgettext
+
+from pretix.base.modelimport import DataImportError
+from pretix.base.models import Event_SettingsStore
+
+from pretix_secrets_import.importing import files
+from pretix_secrets_import.importing.columns import ColumnMapping
+from pretix_secrets_import.importing.files import (
+    FileFormat, RoundedNumber, read_rows,
+)
+from pretix_secrets_import.importing.resolver import Resolver
+from pretix_secrets_import.pool import codeformat, store as pool
+from pretix_secrets_import.pool.codeformat import CodeFormat
+from pretix_secrets_import.pool.rules import (
+    ALREADY_IMPORTED, REPEATED, trim_secrets,
+)
+from pretix_secrets_import.pool.validation import clean_rows
+from pretix_secrets_import.sales import alerts
+from pretix_secrets_import.sales.sellable import restriction_warnings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class LineError:
+    """An invalid line of the file, as the report and the command show it."""
+    line: int
+    column: str
+    value: str
+    message: str
+
+
+@dataclass
+class ImportResult:
+    lines: int = 0
+    imported: int = 0
+    error_count: int = 0
+    errors: list = field(default_factory=list)  # the first ``keep_errors`` errors
+    trimmed: int = 0  # secrets that had whitespace around them, which was removed
+    restricted: dict = field(default_factory=dict)  # product → number of valid secrets restricted to it
+    warnings: list = field(default_factory=list)  # what the organizer should know, though the lines are valid
+
+
+class _Labels:
+    """Names of lines in messages, formatted only for the few lines that get one."""
+
+    def __init__(self, label, lines):
+        self.label, self.lines = label, lines
+
+    def __getitem__(self, index):
+        return self.label.format(number=self.lines[index])
+
+
+class _StoredRows:
+    """Which line stored which pool secret in this import: IDs rise within one transaction, so two arrays suffice."""
+
+    def __init__(self):
+        self.ids = array("q")
+        self.lines = array("q")
+
+    def add(self, pk, line):
+        self.ids.append(pk)
+        self.lines.append(line)
+
+    def line_of(self, pk):
+        index = bisect_left(self.ids, pk)
+        if index < len(self.ids) and self.ids[index] == pk:
+            return self.lines[index]
+        return None
+
+
+def import_file(event, fileobj, fmt: FileFormat, mapping: ColumnMapping, *, on_error=None, progress=None,
+                keep_errors=1000, dry_run=False, user=None, auth=None, filename="") -> ImportResult:
+    """
+    Import every line of the file into ``event``'s pool in one transaction, or nothing if any line is invalid.
+
+    ``on_error(error)`` is called with a ``LineError`` for every invalid line as it is found; the first
+    ``keep_errors`` errors are also returned. With ``dry_run`` everything is checked and nothing is stored.
+    """
+    started = monotonic()
+    logger.info("Secrets import into %s/%s started (%s)%s", event.organizer.slug, event.slug, filename or "a file",
+                " as a dry run" if dry_run else "")
+    run = _FileImport(event, mapping, on_error=on_error, keep_errors=keep_errors)
+    try:
+        with transaction.atomic():
+            result = run.read(fileobj, fmt, progress)
+            result.warnings = import_warnings(event, result)
+            if result.error_count or dry_run:
+                transaction.set_rollback(True)
+                result.imported = 0
+            elif result.imported:
+                event.log_action("pretix_secrets_import.secrets.imported", user=user, auth=auth, data={
+                    "count": result.imported, "filename": filename,
+                })
+                alerts.pool_grew(event)
+                run.check_format_kept()  # last, right before the commit
+    except Exception as e:
+        # our own messages name lines and columns, never a secret; other exceptions only by their type
+        reason = f"DataImportError: {e}" if isinstance(e, DataImportError) else type(e).__name__
+        logger.warning("Secrets import into %s/%s failed after %.1f s: %s; nothing was imported", event.organizer.slug,
+                       event.slug, monotonic() - started, reason)
+        raise
+    outcome = "checked (dry run)" if dry_run and not result.error_count else \
+        "refused for invalid lines" if result.error_count else "imported"
+    logger.info("Secrets import into %s/%s %s: %d lines, %d imported, %d invalid lines, %.1f s", event.organizer.slug,
+                event.slug, outcome, result.lines, result.imported, result.error_count, monotonic() - started)
+    return result
+
+
+def import_warnings(event, result: ImportResult) -> list:
+    """Warnings about an import's valid lines: whitespace removed, secrets that no ticket would get."""
+    warnings = [ngettext(
+        "Whitespace around {count} secret was removed.", "Whitespace around {count} secrets was removed.",
+        result.trimmed,
+    ).format(count=result.trimmed)] if result.trimmed else []
+    return warnings + restriction_warnings(event, result.restricted)
+
+
+class _FileImport:
+    """One import of a file: reads it chunk by chunk, checks and stores each chunk, and reports the invalid lines."""
+
+    def __init__(self, event, mapping: ColumnMapping, on_error, keep_errors):
+        self.event, self.mapping, self.on_error, self.keep_errors = event, mapping, on_error, keep_errors
+        self.result = ImportResult()
+        self.code_format = CodeFormat.of_event(event)  # every chunk is checked against this one
+        self.resolver = Resolver(event)
+        self.stored = _StoredRows()
+        self.chunk_errors = []
+        self.line_label = _("line {number}")
+        self.repeated, self.already_imported = str(REPEATED), str(ALREADY_IMPORTED)  # translated once, not per line
+        self.rounded = _("This cell holds a number of more than 15 digits, of which Excel keeps only the first 15: "
+                         "the code may have been rounded. Format the column as text in Excel and enter the codes "
+                         "again.")
+        self.spreadsheet = False
+        self.column_names = {"secret": pgettext("ticket_secret", "Secret"), "item": _("Product"),
+                             "variation": _("Variation"), "subevent": pgettext("subevent", "Date")}
+        self.fixed = {name: source.value if source and source.kind == "fixed" else None
+                      for name, source in mapping.restrictions()}
+        self.from_columns = [(name, source.value) for name, source in mapping.restrictions()
+                             if source and source.kind == "column"]
+        self.restricted = Counter()  # product → valid lines restricted to it (a variation implies its product)
+        self.count_restricted = bool(mapping.item or mapping.variation)
+
+    def read(self, fileobj, fmt, progress) -> ImportResult:
+        """Checks and stores every line, inside the caller's transaction."""
+        self.spreadsheet = fmt.kind == "xlsx"
+        chunk = []
+        header_skipped = not fmt.has_header
+        for line, cells in read_rows(fileobj, fmt, progress=progress):
+            if not header_skipped:
+                header_skipped = True
+                continue
+            self.result.lines += 1
+            chunk.append((line, cells))
+            if len(chunk) >= files.CHUNK_SIZE:  # read through the module: tests shrink it
+                self.flush(chunk)
+                chunk = []
+        if chunk:
+            self.flush(chunk)
+        if self.result.lines == 0:
+            raise DataImportError(_("The file does not contain any secrets."))
+        self.result.restricted = dict(self.restricted)
+        return self.result
+
+    def check_format_kept(self):
+        """
+        Refuse to store the import if the event's code format changed while it ran: the change checked the pool
+        without this import's secrets, which only its commit shows to others, and they were checked against the old
+        format.
+        """
+        # from the database: Django's cache may hold the old settings for a moment after the change committed
+        stored = Event_SettingsStore.objects.filter(object=self.event, key__in=codeformat.SETTINGS)
+        if CodeFormat.of(dict(stored.values_list("key", "value"))) != self.code_format:
+            raise DataImportError(_("The code format of this event was changed while the file was imported, so "
+                                    "nothing was imported. Please import the file again to check it against the "
+                                    "new format."))
+
+    def report(self, line, column, value, message):
+        self.chunk_errors.append(LineError(line=line, column=str(self.column_names.get(column, column)), value=value,
+                                           message=str(message)))
+
+    def flush(self, chunk):
+        valid = self.check(chunk)
+        if self.result.error_count or self.chunk_errors:
+            # The import fails anyway: look the chunk up before storing it, so that a file of secrets that are already
+            # in the pool costs one index lookup per line, not an insert that conflicts and then a lookup.
+            valid = self.report_taken(valid, pool.ids_of(self.event.organizer_id, [row["secret"] for _l, row in valid]))
+        if valid:
+            self.store(valid)
+        # a chunk finds some errors only while storing it; list them all in line order
+        for error in sorted(self.chunk_errors, key=lambda e: e.line):
+            self.result.error_count += 1
+            if len(self.result.errors) < self.keep_errors:
+                self.result.errors.append(error)
+            if self.on_error:
+                self.on_error(error)
+        self.chunk_errors.clear()
+
+    def rows(self, chunk):
+        """The chunk's lines as rows for ``clean_rows``, cell texts, and what is wrong before the pool's rules apply."""
+        secret_column = self.mapping.secret
+        cells_read = [cells[secret_column] if secret_column < len(cells) else "" for _line, cells in chunk]
+        secrets = trim_secrets(cells_read)
+        if sum(map(len, secrets)) != sum(map(len, cells_read)):  # counted one by one only when there is something
+            self.result.trimmed += sum(1 for read, secret in zip(cells_read, secrets) if secret and read != secret)
+        rows = [{"secret": secret, **self.fixed} for secret in secrets]
+        texts, problems = {}, {}  # per row index, only for rows that have them
+        if self.spreadsheet:
+            for index, (_line, cells) in enumerate(chunk):
+                if secret_column < len(cells) and type(cells[secret_column]) is RoundedNumber:
+                    texts[index] = {"secret": rows[index]["secret"]}
+                    problems[index] = {"secret": self.rounded}
+        if self.from_columns:
+            for index, (_line, cells) in enumerate(chunk):
+                row = rows[index]
+                texts.setdefault(index, {})
+                for name, column in self.from_columns:
+                    texts[index][name] = text = cells[column].strip() if column < len(cells) else ""
+                    if text:
+                        try:
+                            row[name] = self.resolver.resolve(name, text, row["item"])
+                        except ValueError as e:
+                            problems.setdefault(index, {})[name] = str(e)
+        return rows, texts, problems
+
+    def check(self, chunk) -> list:
+        """Reports the chunk's invalid lines; returns ``(line, cleaned row)`` of the valid ones."""
+        rows, texts, problems = self.rows(chunk)
+        lines = [line for line, _cells in chunk]
+        cleaned, errors = clean_rows(
+            self.event, rows, labels=_Labels(self.line_label, lines), check_pool=False, code_format=self.code_format,
+        )
+        if self.count_restricted:
+            self.restricted.update(row["item"] for row in cleaned if row is not None and row["item"] is not None)
+        if not problems and not any(errors):
+            return list(zip(lines, cleaned))
+        valid = []
+        for index, (line, row, clean, row_errors) in enumerate(zip(lines, rows, cleaned, errors)):
+            row_problems, row_texts = problems.get(index, {}), texts.get(index, {})
+            for name, message in row_problems.items():
+                self.report(line, name, row_texts[name], message)
+            for name, messages in row_errors.items():
+                if name not in row_problems:
+                    for message in messages:
+                        self.report(line, name, row["secret"] if name == "secret" else row_texts.get(name, ""),
+                                    message)
+            if clean is not None and not row_problems:
+                valid.append((line, clean))
+        return valid
+
+    def report_taken(self, valid, taken):
+        """Reports the rows whose secret the pool holds (``taken``: ``{secret: id}``); returns the other rows."""
+        free = []
+        for line, row in valid:
+            pk = taken.get(row["secret"])
+            if pk is None:
+                free.append((line, row))
+                continue
+            first = self.stored.line_of(pk)
+            self.report(line, "secret", row["secret"], self.already_imported if first is None else
+                        self.repeated.format(label=self.line_label.format(number=first)))
+        return free
+
+    def store(self, valid):
+        # Valid rows are stored even after an error (and in a dry run), so that later repeats of them in the file
+        # are found; the transaction is rolled back at the end in that case.
+        ids = pool.insert_rows(self.event, [row for _line, row in valid], skip_existing=True)
+        skipped = [(line, row) for line, row in valid if row["secret"] not in ids]
+        if skipped:
+            taken = pool.ids_of(self.event.organizer_id, [row["secret"] for _line, row in skipped])
+            # 0: taken by another transaction that has deleted it again since; still not stored by this import
+            self.report_taken(skipped, {row["secret"]: taken.get(row["secret"], 0) for _line, row in skipped})
+        for pk, line in sorted((ids[row["secret"]], line) for line, row in valid if row["secret"] in ids):
+            self.stored.add(pk, line)
+        self.result.imported += len(ids)
