@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
-from django.urls import resolve, reverse
+from django.urls import resolve
 from django.utils.translation import gettext_lazy as _, ngettext
 from django_scopes import scopes_disabled
 from rest_framework import serializers
@@ -28,6 +28,7 @@ from pretix_secrets_import.exporters import (
     AdmittedSecretsExporter, ImportedSecretExporter, RefusedSecretsExporter,
 )
 from pretix_secrets_import.gate import states as gate
+from pretix_secrets_import.links import event_url
 from pretix_secrets_import.models import PoolCount
 from pretix_secrets_import.pool import codeformat, store as pool
 from pretix_secrets_import.pool.rules import DB_ID_MAX, SECRET_MAX_LENGTH
@@ -82,9 +83,7 @@ def nav_settings(sender, request, **kwargs):
         return []
     return [{
         "label": _("Secrets Import"),
-        "url": reverse("plugins:pretix_secrets_import:settings", kwargs={
-            "organizer": request.organizer.slug, "event": request.event.slug,
-        }),
+        "url": event_url(request.event, "settings"),
         "active": resolve(request.path_info).url_name == "settings"
         and resolve(request.path_info).namespace == "plugins:pretix_secrets_import",
     }]
@@ -98,9 +97,7 @@ def nav_pool(sender, request, **kwargs):
     url = resolve(request.path_info)
     return [{
         "label": _("Ticket secrets"),
-        "url": reverse("plugins:pretix_secrets_import:pool", kwargs={
-            "organizer": request.organizer.slug, "event": request.event.slug,
-        }),
+        "url": event_url(request.event, "pool"),
         "icon": "barcode",
         "active": url.namespace == "plugins:pretix_secrets_import" and url.url_name != "settings",
     }]

@@ -453,7 +453,7 @@ WRITE_PATHS = {
     "api.ImportedSecretViewSet.perform_create": _api_create,
     "api.ImportedSecretViewSet.bulk_create": _api_bulk_create,
     "api.ImportedSecretViewSet.perform_update": _api_update,
-    "control.views.AddSecretView.form_valid": _backend_add,
+    "control.views.pool.AddSecretView.form_valid": _backend_add,
     "importing.pipeline.import_file": _backend_import,
     "management.commands.import_secrets": _command,
 }

@@ -264,7 +264,7 @@ def test_the_page_of_misfits_takes_only_formats_that_a_change_checked(backend_cl
 
 
 def test_the_page_of_misfits_answers_in_time_and_goes_on_from_there(backend_client, event, monkeypatch):
-    monkeypatch.setattr("pretix_secrets_import.control.views.MISFITS_SECONDS", 0)
+    monkeypatch.setattr("pretix_secrets_import.control.views.pool.MISFITS_SECONDS", 0)
     for secret in ("A-1", "123", "A-2"):
         add_secret(event, secret)
     page = backend_client.get(codeformat.misfits_url(event, CodeFormat(codeformat.DIGITS))).content.decode()

@@ -29,7 +29,9 @@ from pretix.base.models import (
     CachedFile, Device, Event, LogEntry, Organizer, User,
 )
 
-from pretix_secrets_import.control.views import SESSION_SALT, UPLOAD_TYPE
+from pretix_secrets_import.control.views.imports import (
+    SESSION_SALT, UPLOAD_TYPE,
+)
 from pretix_secrets_import.importing.columns import ColumnMapping
 from pretix_secrets_import.importing.files import FileFormat
 from pretix_secrets_import.importing.pipeline import import_file

@@ -13,7 +13,9 @@ from openpyxl import Workbook
 
 from pretix.base.models import CachedFile, LogEntry, OrderPosition, User
 
-from pretix_secrets_import.control import views
+from pretix_secrets_import.control.views import (
+    base as base_views, pool as pool_views,
+)
 from pretix_secrets_import.models import ImportedSecret
 
 from .helpers import add_secret, add_ticket, make_team
@@ -127,7 +129,7 @@ def test_pool_page_filters(backend_client, event, item):
 
 
 def test_pool_page_pages_a_search_in_secret_order(backend_client, event, monkeypatch):
-    monkeypatch.setattr(views, "POOL_PAGE_SIZE", 2)
+    monkeypatch.setattr(pool_views, "POOL_PAGE_SIZE", 2)
     for secret in ("K-3", "K-1", "OTHER", "K-5", "K-2", "K-4"):
         add_secret(event, secret)
 
@@ -143,7 +145,7 @@ def test_pool_page_pages_a_search_in_secret_order(backend_client, event, monkeyp
 
 
 def test_pool_page_paginates_by_keyset_with_constant_queries(backend_client, event, monkeypatch):
-    monkeypatch.setattr(views, "POOL_PAGE_SIZE", 3)
+    monkeypatch.setattr(pool_views, "POOL_PAGE_SIZE", 3)
     for i in range(8):
         add_secret(event, f"S-{i}")
     with scopes_disabled():
@@ -169,7 +171,7 @@ def test_pool_page_paginates_by_keyset_with_constant_queries(backend_client, eve
     for i in range(8, 30):
         add_secret(event, f"S-{i}", used=True)
         add_ticket(event, f"S-{i}")
-    monkeypatch.setattr(views, "POOL_PAGE_SIZE", 30)
+    monkeypatch.setattr(pool_views, "POOL_PAGE_SIZE", 30)
     with CaptureQueriesContext(connection) as many:
         backend_client.get(pool_url(event))
     # the ticket lookup, the restriction lookups and, now that a product draws from the pool, the per-product
@@ -439,7 +441,7 @@ def test_delete_all_unused_with_nothing_unused(backend_client, event):
 
 
 def test_pool_page_says_which_page_of_how_many(backend_client, event, monkeypatch):
-    monkeypatch.setattr(views, "POOL_PAGE_SIZE", 3)
+    monkeypatch.setattr(pool_views, "POOL_PAGE_SIZE", 3)
     for i in range(11):
         add_secret(event, f"S-{i:02d}", used=i % 2 == 1)
 
@@ -545,7 +547,7 @@ def test_pool_page_works_while_its_stylesheet_is_not_collected(backend_client, e
     def missing(path):
         raise ValueError(f"Missing staticfiles manifest entry for '{path}'")
 
-    monkeypatch.setattr(views, "static", missing)
+    monkeypatch.setattr(base_views, "static", missing)
     resp = backend_client.get(pool_url(event))
     assert resp.status_code == 200
     assert "pool.css" not in resp.content.decode()

@@ -26,7 +26,7 @@ from django_scopes import scopes_disabled
 from pretix.base.models import CachedFile
 
 from pretix_secrets_import import config
-from pretix_secrets_import.control import views
+from pretix_secrets_import.control.views import imports as import_views
 from pretix_secrets_import.importing import tasks
 from pretix_secrets_import.importing.columns import ColumnMapping
 from pretix_secrets_import.importing.files import FileFormat
@@ -141,7 +141,7 @@ def big_upload(backend_client, event):
 def poll_page(backend_client, process, run, app, settings, monkeypatch):
     """The import page's answer to the browser's poll, as pretix with Celery gives it."""
     settings.HAS_CELERY = True
-    monkeypatch.setattr(views, "AsyncResult", lambda task_id: AsyncResult(task_id, app=app))
+    monkeypatch.setattr(import_views, "AsyncResult", lambda task_id: AsyncResult(task_id, app=app))
     try:
         return backend_client.get(process, {"async_id": str(run.pk), "ajax": "1"}).json()
     finally:

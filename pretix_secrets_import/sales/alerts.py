@@ -5,7 +5,6 @@ dashboard.
 """
 from django.db import IntegrityError, transaction
 from django.template.loader import get_template
-from django.urls import reverse
 from django.utils.translation import (
     gettext, gettext_lazy as _, ngettext, pgettext_lazy,
 )
@@ -16,6 +15,7 @@ from pretix.base.notifications import Notification, NotificationType
 from pretix.helpers.urls import mainreverse_absolute
 
 from pretix_secrets_import import after_commit
+from pretix_secrets_import.links import event_url
 from pretix_secrets_import.models import PoolAlert
 from pretix_secrets_import.pool.store import Group, summary
 from pretix_secrets_import.sales.sellable import (
@@ -169,9 +169,7 @@ def dashboard_widgets(event):
             "rows": rows, "more": low - len(rows), "empty": empty,
             "threshold": event.settings.secrets_import_low_threshold,
         }),
-        "url": reverse("plugins:pretix_secrets_import:pool", kwargs={
-            "organizer": event.organizer.slug, "event": event.slug,
-        }),
+        "url": event_url(event, "pool"),
     }]
 
 

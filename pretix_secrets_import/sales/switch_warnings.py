@@ -9,8 +9,8 @@ or not. They describe the event's state, so they also show right after the chang
 from urllib.parse import urlencode
 
 from django.template.loader import render_to_string
-from django.urls import reverse
 
+from pretix_secrets_import.links import event_url
 from pretix_secrets_import.plugin import NAME, enabled_for
 from pretix_secrets_import.pool import store as pool
 from pretix_secrets_import.sales.generator import GENERATOR_IDENTIFIER
@@ -40,11 +40,10 @@ def page_warning(request) -> str:
     unused = pool.count(event, used=False)
     if state == "not_used" and not unused:
         return ""
-    kwargs = {"organizer": event.organizer.slug, "event": event.slug}
     return render_to_string("pretix_secrets_import/switch_warning.html", {
         "state": state,
         "unused": unused,
         "generator": event.ticket_secret_generator.verbose_name,
-        "plugins_url": reverse(PLUGINS_PAGE, kwargs=kwargs) + "?" + urlencode({"q": NAME}),
-        "tickets_url": reverse(TICKETS_PAGE, kwargs=kwargs),
+        "plugins_url": event_url(event, PLUGINS_PAGE) + "?" + urlencode({"q": NAME}),
+        "tickets_url": event_url(event, TICKETS_PAGE),
     })
