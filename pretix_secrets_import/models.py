@@ -111,13 +111,8 @@ class ImportedSecret(LoggedModel):
 
     def as_row(self) -> dict:
         """This secret in the shape of a row, with IDs for the restrictions (API input/output, log data)."""
-        return {
-            "secret": self.secret,
-            "used": self.used,
-            "item": self.item_id,
-            "variation": self.variation_id,
-            "subevent": self.subevent_id,
-        }
+        return {"secret": self.secret, "used": self.used, "item": self.item_id, "variation": self.variation_id,
+                "subevent": self.subevent_id}
 
     def apply(self, row: dict):
         """Change this secret to a row cleaned by ``validation.clean_rows``."""
@@ -161,11 +156,11 @@ class PoolCount(models.Model):
     Counts of an event's pool per restriction group (``0`` = any), kept by database triggers on ``ImportedSecret``
     (migration 0005), so that every way of writing secrets, including cascades and raw SQL, keeps them right.
 
-    Read it only summed per group (``pool.read_counts``, which also folds them once they pile up): on PostgreSQL each
-    statement adds a row of differences instead of updating one row per group, so that concurrent sales never wait for
-    each other's lock on a shared counter row. On SQLite, where writers never run concurrently, the triggers update
-    one row per group. Django rebuilds a SQLite table for some schema changes,
-    which drops its triggers: a migration that alters ``ImportedSecret`` must create them again.
+    Read it only summed per group (``pool/store.read_counts``, which also folds them once they pile up): on PostgreSQL
+    each statement adds a row of differences instead of updating one row per group, so that concurrent sales never
+    wait for each other's lock on a shared counter row; on SQLite, whose writers never overlap, one row per group.
+    Django rebuilds a SQLite table for some schema changes, which drops its triggers: a migration that alters
+    ``ImportedSecret`` must create them again.
     """
     event_id = models.BigIntegerField()
     item_id = models.BigIntegerField()
@@ -219,8 +214,8 @@ class ImportRun(models.Model):
 
 class TicketFacts(models.Model):
     """
-    What a gate must know of a secret, kept current by ``gate.py`` from pretix' orders: its state, why and since
-    when, the ticket it is or was on, and what of that ticket decides pretix' check-in answer (``admission.py``).
+    What a gate must know of a secret, kept current by ``gate/states.py`` from pretix' orders: its state, why and since
+    when, the ticket it is or was on, and what of that ticket decides pretix' check-in answer (``gate/admission.py``).
 
     ``tx`` orders the changes for the gate feed: the ID of the transaction that wrote the row (PostgreSQL), or a
     counter that writers bump in turn (SQLite, whose writers never overlap). The feed's cursor relies on it.
