@@ -17,7 +17,7 @@ from pretix.base.models import CachedFile
 from pretix.base.services.tasks import ProfiledEventTask
 
 from pretix_secrets_import import config
-from pretix_secrets_import.importing import tasks
+from pretix_secrets_import.importing import report as error_report, tasks
 from pretix_secrets_import.importing.columns import ColumnMapping
 from pretix_secrets_import.importing.files import FileFormat
 from pretix_secrets_import.models import ImportRun
@@ -213,4 +213,4 @@ def test_operators_set_the_limits_in_pretix_cfg(settings, option, value, read):
     ("", "secrets-import-errors.csv"),
 ])
 def test_the_error_report_is_named_after_the_upload(upload, report):
-    assert tasks.report_filename(upload) == report
+    assert error_report.filename(upload) == report

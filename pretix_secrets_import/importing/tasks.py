@@ -1,8 +1,4 @@
-import csv
-import io
 import logging
-import os
-import re
 import tempfile
 import threading
 import time
@@ -22,13 +18,13 @@ from pretix.base.services.tasks import ProfiledEventTask
 from pretix.celery_app import app
 
 from pretix_secrets_import import config
+from pretix_secrets_import.importing import report
 from pretix_secrets_import.importing.columns import ColumnMapping
 from pretix_secrets_import.importing.files import FileFormat
 from pretix_secrets_import.importing.pipeline import import_file
 from pretix_secrets_import.models import ImportRun
 
 logger = logging.getLogger(__name__)
-REPORT_TYPE = "application/x-pretix-secrets-import-report"  # marks our error reports among pretix' cached files
 HEARTBEAT_SECONDS = 5
 
 
@@ -65,17 +61,6 @@ def lost_reason(run, result):
     if run.state == ImportRun.LOST:
         return LOST if run.started else NOT_STARTED
     return None
-
-
-def report_filename(upload_name: str) -> str:
-    """The error report's download name, after the file it reports on: ``codes.csv`` → ``codes-errors.csv``."""
-    stem = re.sub(r"[^\w.-]+", "_", os.path.splitext(os.path.basename(upload_name or ""))[0]).strip("._")[:100]
-    return f"{stem or 'secrets-import'}-errors.csv"
-
-
-def neutralize(value: str) -> str:
-    """Spreadsheet programs run cells starting with these characters as formulas; make them plain text."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
 class _Heartbeat(threading.Thread):
@@ -180,14 +165,7 @@ def _run_import(event, run, file_id, fmt, mapping, user_id, session_key, heartbe
             heartbeat.value = round(fraction * 100)
 
     with tempfile.TemporaryFile() as raw:
-        report = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-        writer = csv.writer(report)
-        writer.writerow([_("Line"), _("Column"), _("Value"), _("Problem")])
-
-        def write_error(error):
-            writer.writerow([error.line, error.column, neutralize(error.value), error.message])
-
-        with transaction.atomic(), upload.file.open("rb") as f:
+        with report.writing(raw) as write_error, transaction.atomic(), upload.file.open("rb") as f:
             result = import_file(
                 event, f, FileFormat(**fmt), ColumnMapping.from_dict(mapping), on_error=write_error, progress=progress,
                 keep_errors=0, user=user, filename=upload.filename,
@@ -200,16 +178,13 @@ def _run_import(event, run, file_id, fmt, mapping, user_id, session_key, heartbe
             _finish(run, ImportRun.FAILED)
         report_id = None
         if result.error_count:
-            report.flush()
             raw.seek(0)
             report_file = CachedFile.objects.create(
-                expires=now() + timedelta(days=1), date=now(), filename=report_filename(upload.filename),
-                type=REPORT_TYPE,
-                session_key=session_key, web_download=False,
+                expires=now() + timedelta(days=1), date=now(), filename=report.filename(upload.filename),
+                type=report.TYPE, session_key=session_key, web_download=False,
             )
             report_file.file.save("secrets-import-errors.csv", File(raw))
             report_id = str(report_file.id)
-        report.detach()
     if result.imported:
         upload.delete()
     return _outcome(result, report_id)

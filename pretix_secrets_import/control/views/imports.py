@@ -2,8 +2,6 @@
 The backend import of a file: the upload, the choice of columns with a preview, the import in a background task,
 the error report.
 """
-import csv
-import io
 from dataclasses import asdict
 from datetime import timedelta
 from uuid import UUID, uuid4
@@ -27,6 +25,7 @@ from pretix.base.views.tasks import AsyncAction
 from pretix_secrets_import import config
 from pretix_secrets_import.control.forms import ImportForm, UploadForm
 from pretix_secrets_import.control.views.base import PoolWriteMixin
+from pretix_secrets_import.importing import report
 from pretix_secrets_import.importing.columns import (
     HEADER_SAMPLE, ColumnMapping, first_line_is_header, guess_mapping,
 )
@@ -34,9 +33,7 @@ from pretix_secrets_import.importing.files import (
     DELIMITERS, ENCODINGS, MAX_UPLOAD_SIZE, FileFormat, count_lines, preview,
     sniff,
 )
-from pretix_secrets_import.importing.tasks import (
-    REPORT_TYPE, import_secrets, lost_reason,
-)
+from pretix_secrets_import.importing.tasks import import_secrets, lost_reason
 from pretix_secrets_import.links import event_url
 from pretix_secrets_import.models import ImportRun
 
@@ -283,7 +280,7 @@ class ImportReportView(PoolWriteMixin, TemplateView):
 
     @cached_property
     def report(self):
-        cf = CachedFile.objects.filter(pk=self.kwargs["report"], type=REPORT_TYPE, session_key__isnull=False).first()
+        cf = CachedFile.objects.filter(pk=self.kwargs["report"], type=report.TYPE, session_key__isnull=False).first()
         if cf is None or not cf.file or not cf.allowed_for_session(self.request, SESSION_SALT):
             raise Http404(_("This report has expired."))
         return cf
@@ -297,16 +294,8 @@ class ImportReportView(PoolWriteMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        errors, count = [], 0
         with self.report.file.open("rb") as raw:
-            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-            rows = csv.reader(text)
-            next(rows, None)  # the header
-            for row in rows:
-                count += 1
-                if len(errors) < ERRORS_SHOWN:
-                    errors.append(dict(zip(("line", "column", "value", "message"), row)))
-            text.detach()
+            errors, count = report.read(raw, ERRORS_SHOWN)
         ctx.update(errors=errors, error_count=count, shown=len(errors),
                    retry_url=event_url(self.request.event, "import.process", file=self.kwargs["file"]),
                    upload_url=event_url(self.request.event, "import"))
