@@ -1,7 +1,6 @@
 from urllib.parse import urlencode
 
 from django import forms
-from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from django_filters.rest_framework import (
@@ -20,6 +19,7 @@ from pretix.helpers import OF_SELF
 
 from pretix_secrets_import.gate import feed, list_feed, states as gate
 from pretix_secrets_import.models import ImportedSecret
+from pretix_secrets_import.paging import NumberedPagination
 from pretix_secrets_import.plugin import enabled_for
 from pretix_secrets_import.pool import store as pool
 from pretix_secrets_import.pool.rules import ALREADY_IMPORTED, DB_ID_MAX
@@ -133,36 +133,6 @@ class SellableFilter(forms.Form):
     subevent = forms.IntegerField(required=False, min_value=1, max_value=DB_ID_MAX)
 
 
-class PoolPaginator(Paginator):
-    """
-    Page numbers as in every pretix list, at a cost that does not grow with the pool for the first and the last
-    pages: the count comes from the pool's counters when the view knows it, and a page in the second half is read
-    from the end of the ordering backwards (OFFSET from the nearer end). Pages in the middle still cost their offset.
-    """
-
-    def __init__(self, object_list, per_page, known_count=None):
-        super().__init__(object_list, per_page)
-        if known_count is not None:
-            self.count = known_count  # replaces the cached_property, which would run COUNT(*)
-
-    def page(self, number):
-        number = self.validate_number(number)
-        bottom = (number - 1) * self.per_page
-        top = min(bottom + self.per_page, self.count)
-        if bottom > self.count // 2 and self.object_list.ordered:
-            rows = list(self.object_list.reverse()[self.count - top:self.count - bottom])[::-1]
-        else:
-            rows = self.object_list[bottom:top]
-        return self._get_page(rows, number, self)
-
-
-class PoolPagination(Pagination):
-    known_count = None
-
-    def django_paginator_class(self, object_list, per_page):
-        return PoolPaginator(object_list, per_page, known_count=self.known_count)
-
-
 class ImportedSecretViewSet(viewsets.ModelViewSet):
     serializer_class = ImportedSecretSerializer
     queryset = ImportedSecret.objects.none()
@@ -170,7 +140,7 @@ class ImportedSecretViewSet(viewsets.ModelViewSet):
     filterset_class = ImportedSecretFilter
     ordering = ("id",)
     ordering_fields = ("id", "secret", "used")
-    pagination_class = PoolPagination
+    pagination_class = NumberedPagination
     # Same permissions as pretix' own revoked/blocked ticket secret endpoints
     permission = "event.orders:read"
     write_permission = "event.orders:write"

@@ -21,6 +21,7 @@ from typing import NamedTuple, Optional
 from django.db import connection
 from django.db.models import Q
 
+from pretix_secrets_import import paging
 from pretix_secrets_import.gate.states import RESERVED, UNSOLD
 from pretix_secrets_import.models import GateState, ImportedSecret
 from pretix_secrets_import.pool import store as pool
@@ -197,15 +198,15 @@ def _full_sync_page(event, query):
     count = qs.count() if filtered else pool.count(event)
     if after is not None:
         qs = qs.filter(pk__gt=_number("after", after))
-    rows = list(qs.order_by("pk")[:size + 1])
+    rows, more = paging.forward(qs.order_by("pk"), size)
     if filtered:
         gates = {row.pk: getattr(row, "gate", None) for row in rows}
     else:
         # The page's states by their keys: joined to the page, PostgreSQL hashed all of the event's states
         # (29 ms for a page of a million-secret pool instead of 5 ms).
-        gates = GateState.objects.in_bulk([row.pk for row in rows[:size]])
-    results = [entry(row, gates.get(row.pk)) for row in rows[:size]]
-    return count, results, str(rows[size - 1].pk) if len(rows) > size else None
+        gates = GateState.objects.in_bulk([row.pk for row in rows])
+    results = [entry(row, gates.get(row.pk)) for row in rows]
+    return count, results, str(rows[-1].pk) if more else None
 
 
 def changes(model, event, query):
@@ -226,9 +227,9 @@ def _poll_page(event, query):
     if after is not None:
         tx, pk = _number("after", after, parts=2)
         qs = qs.filter(Q(tx__gt=tx) | Q(tx=tx, secret_id__gt=pk))
-    gates = list(qs.select_related("secret").order_by("tx", "secret_id")[:size + 1])
-    results = [entry(gate.secret, gate) for gate in gates[:size]]
-    return count, results, f"{gates[size - 1].tx}-{gates[size - 1].secret_id}" if len(gates) > size else None
+    gates, more = paging.forward(qs.select_related("secret").order_by("tx", "secret_id"), size)
+    results = [entry(gate.secret, gate) for gate in gates]
+    return count, results, f"{gates[-1].tx}-{gates[-1].secret_id}" if more else None
 
 
 # pretix lets a device read only the API routes its security profile lists. The pool's feed carries what a scanner

@@ -16,6 +16,7 @@ from django.db.models import Exists, OuterRef, Q
 
 from pretix.base.models import OrderPosition
 
+from pretix_secrets_import import paging
 from pretix_secrets_import.gate import feed
 from pretix_secrets_import.gate.admission import INVALID, Scope, refusal
 from pretix_secrets_import.gate.feed import FeedError, _number, iso
@@ -106,8 +107,7 @@ def _pool_page(event, scope, query, ignore_unpaid, after):
     qs = _pool_secrets(event, query)
     if after is not None:
         qs = qs.filter(pk__gt=after)
-    rows = list(qs.order_by("pk")[:query.size + 1])
-    page = rows[:query.size]
+    page, more = paging.forward(qs.order_by("pk"), query.size)
     gates = GateState.objects.in_bulk([row.pk for row in page])
     # Only a secret that has been on a ticket has a state with an order: the others are on none.
     on_tickets = [row.secret for row in page if getattr(gates.get(row.pk), "order_code", None) is not None]
@@ -120,7 +120,7 @@ def _pool_page(event, scope, query, ignore_unpaid, after):
             **ticket_of(position), "state": ticket_state(position["order_status"], position["require_approval"],
                                                          position["canceled"])[0]}
         results.append({**feed.entry(row, gates.get(row.pk)), **answer(scope, ticket, ignore_unpaid)})
-    return results, rows[query.size - 1].pk if len(rows) > query.size else None
+    return results, page[-1].pk if more else None
 
 
 def _other_tickets(event, scope, query):
@@ -140,9 +140,9 @@ def _tickets_page(event, scope, query, ignore_unpaid, after, size):
     qs = _other_tickets(event, scope, query)
     if after is not None:
         qs = qs.filter(pk__gt=after)
-    rows = list(position_values(qs.order_by("pk"), "pk")[:size + 1])
-    results = [_ticket_entry(scope, row, ignore_unpaid) for row in rows[:size]]
-    return results, rows[size - 1]["pk"] if len(rows) > size else None
+    rows, more = paging.forward(position_values(qs.order_by("pk"), "pk"), size)
+    results = [_ticket_entry(scope, row, ignore_unpaid) for row in rows]
+    return results, rows[-1]["pk"] if more else None
 
 
 def _ticket_entry(scope, position, ignore_unpaid) -> dict:

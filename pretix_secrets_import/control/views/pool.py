@@ -17,6 +17,7 @@ from django.views.generic import FormView, TemplateView
 from pretix.base.models import OrderPosition
 from pretix.helpers import OF_SELF
 
+from pretix_secrets_import import paging
 from pretix_secrets_import.control.forms import AddSecretForm, PoolFilterForm
 from pretix_secrets_import.control.views.base import (
     PoolMixin, PoolWriteMixin, id_param, stylesheet_url,
@@ -102,28 +103,11 @@ class PoolView(PoolMixin, TemplateView):
         return [{**counted.as_dict(), **n} for counted, n in zip(groups, names)], totals
 
     def _page(self, qs, order):
-        """
-        Keyset pagination by ``order`` ("id" or "secret", both unique within the event): every page, the last one
-        included, is one index range scan, however large the pool is (an OFFSET would read all rows before the page).
-        """
+        """Keyset pages by ``order``: "id" or "secret", both unique within the event."""
         get = self.request.GET
         parse = id_param if order == "id" else (lambda value: (value or "")[:SECRET_MAX_LENGTH] or None)
-        before, after = parse(get.get("before")), parse(get.get("after"))
-        if before is not None:
-            rows = list(qs.filter(**{f"{order}__lt": before}).order_by(f"-{order}")[:POOL_PAGE_SIZE + 1])[::-1]
-            has_prev, rows = len(rows) > POOL_PAGE_SIZE, rows[-POOL_PAGE_SIZE:]
-            has_next = True
-        elif get.get("last"):
-            rows = list(qs.order_by(f"-{order}")[:POOL_PAGE_SIZE + 1])[::-1]
-            has_prev, rows, has_next = len(rows) > POOL_PAGE_SIZE, rows[-POOL_PAGE_SIZE:], False
-        else:
-            page_qs = qs.filter(**{f"{order}__gt": after}) if after is not None else qs
-            rows = list(page_qs.order_by(order)[:POOL_PAGE_SIZE + 1])
-            has_next, rows = len(rows) > POOL_PAGE_SIZE, rows[:POOL_PAGE_SIZE]
-            has_prev = after is not None and bool(rows) and qs.filter(
-                **{f"{order}__lt": getattr(rows[0], order)}).exists()
-        return (rows, getattr(rows[0], order) if rows and has_prev else None,
-                getattr(rows[-1], order) if rows and has_next else None)
+        return paging.keyset(qs, order, POOL_PAGE_SIZE, before=parse(get.get("before")), after=parse(get.get("after")),
+                             last=bool(get.get("last")))
 
     def _tickets(self, event, secrets):
         used = [s.secret for s in secrets if s.used]
