@@ -24,6 +24,7 @@ from pretix.control.signals import (
     event_dashboard_widgets, html_page_start, nav_event, nav_event_settings,
 )
 
+from pretix_secrets_import import event_settings
 from pretix_secrets_import.exporters import (
     AdmittedSecretsExporter, ImportedSecretExporter, RefusedSecretsExporter,
 )
@@ -31,29 +32,16 @@ from pretix_secrets_import.gate import states as gate
 from pretix_secrets_import.links import event_url
 from pretix_secrets_import.models import PoolCount
 from pretix_secrets_import.pool import codeformat, store as pool
-from pretix_secrets_import.pool.rules import DB_ID_MAX, SECRET_MAX_LENGTH
 from pretix_secrets_import.sales import alerts, switch_warnings
 from pretix_secrets_import.sales.generator import (
-    WHEN_EMPTY_CHOICES, WHEN_EMPTY_REFUSE, ImportedSecretGenerator,
-    cap_quota_availability, check_cart, generator_switched, uses_pool,
+    ImportedSecretGenerator, cap_quota_availability, check_cart,
+    generator_switched, uses_pool,
 )
 from pretix_secrets_import.sales.order_import import PoolCheckColumn
 from pretix_secrets_import.tickets import barcodes
 
-# Products whose tickets draw from the pool; empty means "all admission products".
-settings_hierarkey.add_default("secrets_import_products", "[]", list)
-# What to do when no secret fits a ticket: refuse the sale, or fall back to a random secret.
-settings_hierarkey.add_default("secrets_import_when_empty", WHEN_EMPTY_REFUSE, str)
-# Alert when a sale leaves a product (variation, date) with fewer fitting unused secrets than this; 0 means never.
-settings_hierarkey.add_default("secrets_import_low_threshold", "0", int)
-# The symbology the ticket PDFs print the secret in (barcodes.py); QR is pretix' own.
-settings_hierarkey.add_default(barcodes.SETTING, barcodes.QR, str)
-settings_hierarkey.add_default(barcodes.TEXT_SETTING, "False", bool)
-# The code format the pool's secrets must have (codeformat.py); lengths of 0 are no limit.
-settings_hierarkey.add_default(codeformat.FORMAT, codeformat.FREE, str)
-settings_hierarkey.add_default(codeformat.LENGTH_MIN, "0", int)
-settings_hierarkey.add_default(codeformat.LENGTH_MAX, "0", int)
-settings_hierarkey.add_default(codeformat.REGEX, "", str)
+for setting in event_settings.SETTINGS:
+    settings_hierarkey.add_default(setting.key, setting.default, setting.type)
 
 
 @receiver(register_ticket_secret_generators, dispatch_uid="secrets_import_generator")
@@ -247,18 +235,7 @@ def api_settings_fields(sender, **kwargs):
         "ticket_secret_generator": serializers.ChoiceField(
             choices=[(g.identifier, str(g.verbose_name)) for g in sender.ticket_secret_generators.values()],
         ),
-        "secrets_import_products": serializers.ListField(
-            child=serializers.IntegerField(min_value=1, max_value=DB_ID_MAX), allow_empty=True,
-        ),
-        "secrets_import_when_empty": serializers.ChoiceField(choices=WHEN_EMPTY_CHOICES),
-        "secrets_import_low_threshold": serializers.IntegerField(min_value=0, max_value=alerts.THRESHOLD_MAX),
-        barcodes.SETTING: serializers.ChoiceField(choices=list(barcodes.SYMBOLOGIES)),
-        barcodes.TEXT_SETTING: serializers.BooleanField(),
-        codeformat.FORMAT: serializers.ChoiceField(choices=list(codeformat.FORMATS)),
-        codeformat.LENGTH_MIN: serializers.IntegerField(min_value=0, max_value=SECRET_MAX_LENGTH),
-        codeformat.LENGTH_MAX: serializers.IntegerField(min_value=0, max_value=SECRET_MAX_LENGTH),
-        codeformat.REGEX: serializers.CharField(allow_blank=True, max_length=codeformat.REGEX_MAX_LENGTH,
-                                                trim_whitespace=False),
+        **event_settings.api_fields(),
     }
 
 
