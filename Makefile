@@ -12,7 +12,7 @@ LOCALE_DIR := pretix_secrets_import/locale
 MO_FILES := $(patsubst %.po,%.mo,$(wildcard $(LOCALE_DIR)/*/LC_MESSAGES/django.po))
 
 .PHONY: demo demo-schema install install-dev browser test test-pg screenshots lint migrations-check messages compilemessages clean \
-	bench bench-pg load fuzz crash dist check-dist gate-loop pretix-suite
+	bench bench-pg load fuzz crash dist check-dist gate-loop pretix-suite docs
 
 # $(call pip_install,ARGS): `pip install ARGS` into $(VENV), by uv where it works: it installs pretix' ~150 packages
 # several times faster than pip (bench/first_start.sh). The uv on PATH, else one that pip puts into $(VENV) (a few
@@ -95,6 +95,13 @@ SUITE_EXTRAS := .[dev,pretix-suite]
 pretix-suite: $(VENV)/.installed-dev $(MO_FILES)
 	@$(call pip_install,-c constraints.txt -e '$(SUITE_EXTRAS)')
 	.ci/pretix-suite $(PRETIX_SUITE_ARGS)
+
+# The manual (docs/, reStructuredText as pretix' own documentation) as HTML in docs/_build/html, with Sphinx from the
+# `docs` extra; warnings are errors, so a broken reference or directive fails the build.
+DOCS_EXTRAS := .[dev,docs]
+docs: $(VENV)/.installed-dev
+	@$(call pip_install,-c constraints.txt -e '$(DOCS_EXTRAS)')
+	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 # The whole gate loop on PostgreSQL (tests/test_gate_loop.py): sell, pay, cancel, regenerate and expire tickets, then
 # a table of pretix' order data beside the feed, the webhook deliveries to a local receiver and the gate lists.
