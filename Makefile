@@ -108,7 +108,7 @@ docs: $(VENV)/.installed-dev
 gate-loop: $(VENV)/.installed-dev $(MO_FILES)
 	PRETIX_CONFIG_FILE=$(PG_CONFIG) $(PY) -m pytest -s -q tests/test_gate_loop.py
 
-# Screenshots of the backend pages and of two ticket PDFs for README.md.
+# Screenshots of the backend pages and of two ticket PDFs for README.md and the manual (docs/).
 screenshots: $(VENV)/.installed-dev browser $(MO_FILES)
 	SCREENSHOT_DIR=docs/screenshots $(PY) -m pytest -q tests/test_browser.py tests/test_barcodes.py::test_the_demo_series_prints_code_128
 
@@ -167,10 +167,11 @@ compilemessages: $(MO_FILES)
 	@if command -v msgfmt >/dev/null; then msgfmt --check -o $@ $<; \
 	else $(VENV)/bin/pybabel compile --statistics -i $< -o $@; fi
 
-# Release artifacts (README, "Releasing"), built from a clean copy of the files git would take, each in an isolated
-# build environment whose build step compiles the translations. dist: the sdist and the wheel into dist/. check-dist:
-# the same, then twine check, check-manifest, the contents of both, and the wheel installed into a fresh virtualenv
-# with the pretix of constraints.txt: migrations applied, German texts shown (.ci/check-dist; ~3 min, warm pip cache).
+# Release artifacts (docs/development/releasing.rst), built from a clean copy of the files git would take, each in an
+# isolated build environment whose build step compiles the translations. dist: the sdist and the wheel into dist/.
+# check-dist: the same, then twine check, check-manifest, the contents of both, and the wheel installed into a fresh
+# virtualenv with the pretix of constraints.txt: migrations applied, German texts shown (.ci/check-dist; ~3 min, warm
+# pip cache).
 dist: $(VENV)/.installed-dev
 	$(PY) .ci/check-dist --build-only
 

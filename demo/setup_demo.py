@@ -115,13 +115,14 @@ def create_demo_data():
         dates.append(subevent)
     add_secrets(series, "DAY1", 5, subevent=dates[0])
     add_secrets(series, "SERIES", 5)
-    # Its PDF tickets show Code 128 barcodes with the secret below (README), and its pool takes only the vendor's
-    # format of codes.
+    # Its PDF tickets show Code 128 barcodes with the secret below (docs/organizer/barcodes.rst), and its pool takes
+    # only the vendor's format of codes.
     series.settings.set("secrets_import_symbology", "code128")
     series.settings.set("secrets_import_barcode_text", True)
     series.settings.set("secrets_import_format", "regex")
     series.settings.set("secrets_import_regex", "(DAY[0-9]+|SERIES)-[0-9]{4}")
-    # Only now that the pools are filled, as an organizer should (README): with an empty pool, sales stop.
+    # Only now that the pools are filled, as an organizer should (docs/operator/installation.rst): with an empty pool,
+    # sales stop.
     for event in (conf, series):
         event.settings.ticket_secret_generator = "imported_secrets"
     return organizer

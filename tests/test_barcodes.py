@@ -229,7 +229,8 @@ def test_the_barcode_text_through_pretix_settings_api(token_client, shop):
 
 
 def save_screenshot(pdf: bytes, name: str):
-    """With ``SCREENSHOT_DIR`` set (``make screenshots``), save the top of the ticket's page as the README shows it."""
+    """With ``SCREENSHOT_DIR`` set (``make screenshots``), save the top of the ticket's page as the manual shows it
+    (docs/organizer/barcodes.rst)."""
     directory = os.environ.get("SCREENSHOT_DIR")
     if not directory:
         return
@@ -258,7 +259,7 @@ def test_the_demo_series_prints_code_128(committed):
         assert decoded(pdf, dpi) == [(FORMATS["code128"], secret)]
     assert secret in pypdfium2.PdfDocument(pdf)[0].get_textpage().get_text_range()
     save_screenshot(pdf, "ticket-code128.png")
-    # the 2D group, for the README: the same ticket as PDF417
+    # the 2D group, for the manual: the same ticket as PDF417
     series.settings.set(barcodes.SETTING, "pdf417")
     pdf = ticket_pdf(series, resp.data["code"])
     assert decoded(pdf, 150) == [(FORMATS["pdf417"], secret)]

@@ -6,7 +6,7 @@ their request.
 
 Without Chromium this test fails instead of being skipped, so that CI cannot silently lose it; set
 ``SKIP_BROWSER_TESTS=1`` to skip it on purpose. With ``SCREENSHOT_DIR`` set, it saves the screenshots used in
-README.md there (``make screenshots``).
+README.md and the manual (docs/) there (``make screenshots``).
 """
 import csv
 import os

@@ -31,7 +31,7 @@ def pretix_says(client, event, checkinlist, secret, ignore_unpaid):
 
 
 def gate_says(entry, at):
-    """What a gate does with a feed entry at the moment ``at``, as README's gate section tells it."""
+    """What a gate does with a feed entry at the moment ``at``, as the manual tells it (docs/gate/checkin-lists.rst)."""
     if entry["refusal"] in BEFORE_THE_WINDOW:
         return entry["refusal"]
     valid_from, valid_until = (isoparse(entry[k]) if entry[k] else None for k in ("valid_from", "valid_until"))

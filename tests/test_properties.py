@@ -59,9 +59,10 @@ PRODUCTS = [("ticket", None), ("workshop", "morning"), ("workshop", "afternoon")
 OPERATIONS = ["create order", "add position", "change product", "split position", "cancel position", "cancel order",
               "regenerate order", "regenerate position", "delete order"]
 
-# By design (README, "What uses up pool secrets") a ticket keeps a secret that did not come from the pool when its
-# product changes, so that explicitly given secrets are never replaced behind the client's back. A shirt changed
-# into a ticket therefore keeps its random secret; the model exempts exactly these tickets from invariant 2.
+# By design (docs/organizer/tickets.rst, "What uses up pool secrets") a ticket keeps a secret that did not come from
+# the pool when its product changes, so that explicitly given secrets are never replaced behind the client's back.
+# A shirt changed into a ticket therefore keeps its random secret; the model exempts exactly these tickets from
+# invariant 2.
 KEEPS_FOREIGN_SECRET_ON_CHANGE = True
 
 
