@@ -1,6 +1,6 @@
 """
 Settings for the benchmark harness: pretix' production settings (DEBUG off, read from the config file that
-bench/run.py writes), except that the backend pages render without an offline-compressed asset manifest and
+bench/stack.py writes), except that the backend pages render without an offline-compressed asset manifest and
 without compiling SCSS (the harness measures views and queries, not the asset pipeline).
 """
 import os

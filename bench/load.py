@@ -42,12 +42,10 @@ import json
 import os
 import random
 import re
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -55,11 +53,10 @@ import urllib.parse
 import uuid
 from collections import Counter, defaultdict
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import run as harness  # noqa: E402  (the benchmark's pretix set-up)
+import run as harness  # the benchmark's organizer, events and pools
+from stack import HERE, Pretix, log, pg_connect
 
-harness.PG_DB = "load_secrets_import"  # its own database, so that a benchmark can run beside it
+PG_DB = "load_secrets_import"  # its own database, so that a benchmark can run beside it
 SECONDS = int(os.environ.get("LOAD_SECONDS", 60))
 CLIENTS = int(os.environ.get("LOAD_CLIENTS", 8))
 WORKERS = int(os.environ.get("LOAD_WORKERS", 3))
@@ -79,7 +76,7 @@ BULK = 100
 MIX = {"list": (0.35, 200), "create": (0.2, 201), "bulk_create": (0.1, 201), "order": (0.35, 201)}
 KINDS = ["list", "create", "bulk_create", "order", "import", "import poll", "import step", "sales random",
          "sales imported_secrets"]
-REDIS_HOST, REDIS_PORT, REDIS_DBS = "127.0.0.1", 6379, (5, 6, 7)
+REDIS_DBS = (5, 6, 7)  # Celery broker, result backend, cache and sessions
 IMPORT_QUEUE = "secrets_import"  # the plugin's own queue for file imports (its config option [pretix_secrets_import])
 IMPORT_PREFIX = "LOADIMP"
 EMAIL, PASSWORD = "bench@localhost", "bench"  # the user bench/run.py's setup_base creates
@@ -90,10 +87,6 @@ WORKER_START = 120.0  # s for a worker or gunicorn to come up
 OVERRUN = 420.0  # s the mix may run on past LOAD_SECONDS for the kill and the termination
 TERMINATE_SQL = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                  "WHERE datname = current_database() AND pid <> pg_backend_pid()")
-
-
-def log(*args):
-    print(time.strftime("%H:%M:%S"), *args, flush=True)
 
 
 class Results:
@@ -127,25 +120,6 @@ def order_body(item_id):
 
 # --- the processes ---------------------------------------------------------------------------------------------------
 
-def write_config(datadir):
-    """bench/run.py's pretix.cfg plus Celery on Redis and Redis as cache and session store."""
-    path = harness.write_config("postgresql", datadir)
-    with open(path, "a") as f:
-        f.write(f"\n[celery]\nbroker=redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DBS[0]}\n"
-                f"backend=redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DBS[1]}\n\n"
-                f"[redis]\nlocation=redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DBS[2]}\nsessions=true\n\n"
-                f"[pretix_secrets_import]\nqueue={IMPORT_QUEUE}\n")
-    return path
-
-
-def flush_redis():
-    import redis
-    for db in REDIS_DBS:
-        client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db)
-        client.flushdb()
-        client.close()
-
-
 def celery_queues():
     """Every queue pretix routes a task to, and the plugin's queue for imports (which this run configures)."""
     from django.conf import settings
@@ -175,13 +149,12 @@ def tail(path, lines=30):
         return ""
 
 
-class Stack:
+class Servers:
     """gunicorn and a Celery worker, each in its own process group, logging to files in the data directory."""
 
-    def __init__(self, config, datadir, queues, token):
-        self.env = harness.pretix_env(config)
-        self.env.update(DJANGO_SETTINGS_MODULE="bench_settings", PYTHONPATH=HERE)
-        self.datadir, self.queues, self.token = datadir, queues, token
+    def __init__(self, pretix, queues, token):
+        self.env = pretix.env(bench_settings=True)
+        self.datadir, self.queues, self.token = pretix.datadir, queues, token
         self.port = random.randint(20000, 40000)
         self.gunicorn = self.worker = None
         self.worker_log = None
@@ -448,10 +421,10 @@ class Importer(threading.Thread):
     the mix stops. Every check that fails is a problem of the run.
     """
 
-    def __init__(self, stack, event, table, stop, results):
+    def __init__(self, servers, event, table, stop, results):
         super().__init__(daemon=True)
-        self.stack, self.event, self.table, self.stop, self.results = stack, event, table, stop, results
-        self.browser = Browser(stack.port, results)
+        self.servers, self.event, self.table, self.stop, self.results = servers, event, table, stop, results
+        self.browser = Browser(servers.port, results)
         self.base = f"/control/event/{harness.ORGA}/{event.slug}/secrets_import/"
         self.scenarios_done = threading.Event()
         self.imports, self.files, self.problems = [], {}, []
@@ -461,8 +434,7 @@ class Importer(threading.Thread):
 
     # ----- helpers
     def pool_count(self, prefix):
-        import psycopg2
-        conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=harness.PG_DB)
+        conn = pg_connect(PG_DB)
         try:
             with conn.cursor() as cur:
                 cur.execute(f'SELECT count(*) FROM "{self.table}" WHERE event_id = %s AND secret LIKE %s',
@@ -472,9 +444,7 @@ class Importer(threading.Thread):
             conn.close()
 
     def terminate_sessions(self):
-        import psycopg2
-        conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=harness.PG_DB)
-        conn.autocommit = True
+        conn = pg_connect(PG_DB, autocommit=True)
         try:
             start = time.perf_counter()
             with conn.cursor() as cur:
@@ -595,11 +565,11 @@ class Importer(threading.Thread):
                 if not kill["performed"] and not data.get("ready") and data.get("started") and (
                         STRIKE_PCT[0] < pct <= STRIKE_PCT[1]):
                     log(f"import {prefix} at {pct} %: SIGKILL to the Celery worker's process group, restarting it")
-                    self.stack.kill_worker()
+                    self.servers.kill_worker()
                     kill.update(performed=True, at=time.perf_counter(), percentage=pct, prefix=prefix)
                     # the killed session's transaction is rolled back: nothing of it may be visible now
                     kill["in_pool_at_kill"] = self.pool_count(prefix)
-                    self.stack.start_worker()
+                    self.servers.start_worker()
                     return kill["at"] + KILL_BOUND
                 return None
 
@@ -633,7 +603,7 @@ class Importer(threading.Thread):
                                  "the kill: it came after the import's commit, not mid-import")
         if kill["in_pool_after"]:
             self.problems.append(f"kill: {kill['in_pool_after']} secrets of the killed import {prefix} are in the pool")
-        self.stack.wait_worker()
+        self.servers.wait_worker()
         retry = self.one_import("retry", prefix, rec["lines"], process=rec["process"])
         stored = self.pool_count(prefix)
         kill.update(retry_success=retry["success"], retry_seconds=retry["seconds"], retry_message=retry["message"],
@@ -837,26 +807,17 @@ def main():
     load_before = os.getloadavg()
     # a SIGTERM ends the run like an exception: the finally below still stops gunicorn and the worker
     signal.signal(signal.SIGTERM, lambda *_args: sys.exit(143))
-    datadir = tempfile.mkdtemp(prefix="load-")
-    config = write_config(datadir)
-    flush_redis()
-    harness.recreate_pg_database()
-    log(f"pretix on PostgreSQL database {harness.PG_DB}, Redis dbs {REDIS_DBS}, data and logs in {datadir}; migrating")
-    harness.timed_command(config, "migrate", "--noinput", "-v", "0")
-    os.environ["PRETIX_CONFIG_FILE"] = config
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench_settings"
-    import django
-    django.setup()
-    import logging
-    for name in ("celery", "pretix", "django"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    pretix = Pretix("postgresql", PG_DB, "load-", REDIS_DBS, IMPORT_QUEUE)
+    log(f"pretix on PostgreSQL database {PG_DB}, Redis dbs {REDIS_DBS}, data and logs in {pretix.datadir}; migrating")
+    pretix.create()
+    pretix.setup_django()
     from django.db import connections
     from django_scopes import scopes_disabled
 
     from pretix_secrets_import.models import ImportedSecret
 
-    bench = harness.Bench("postgresql", "full", datadir)
-    results, stack, importer = Results(), None, None
+    bench = harness.Bench(pretix, "full")
+    results, servers, importer = Results(), None, None
     failed = True
     try:
         with scopes_disabled():
@@ -867,18 +828,18 @@ def main():
             pool = bench.make_event("sales-imported", "imported_secrets")
             bench.fill(pool, "SALES", POOL)
         connections.close_all()
-        stack = Stack(config, datadir, celery_queues(), bench.token)
-        stack.start_worker()
-        stack.start_gunicorn()
-        stack.wait_worker()
-        log(f"gunicorn with {WORKERS} workers on 127.0.0.1:{stack.port}, Celery worker (prefork, 2) on queues "
-            f"{', '.join(stack.queues)}; {CLIENTS} clients for at least {SECONDS} s and a backend importer")
+        servers = Servers(pretix, celery_queues(), bench.token)
+        servers.start_worker()
+        servers.start_gunicorn()
+        servers.wait_worker()
+        log(f"gunicorn with {WORKERS} workers on 127.0.0.1:{servers.port}, Celery worker (prefork, 2) on queues "
+            f"{', '.join(servers.queues)}; {CLIENTS} clients for at least {SECONDS} s and a backend importer")
 
         stop = threading.Event()
-        threads = [threading.Thread(target=client, args=(stack.port, bench.token, event.slug, event.bench_item.pk,
+        threads = [threading.Thread(target=client, args=(servers.port, bench.token, event.slug, event.bench_item.pk,
                                                          stop, results, i), daemon=True)
                    for i in range(CLIENTS)]
-        importer = Importer(stack, event, ImportedSecret._meta.db_table, stop, results)
+        importer = Importer(servers, event, ImportedSecret._meta.db_table, stop, results)
         started = time.perf_counter()
         for t in threads + [importer]:
             t.start()
@@ -897,14 +858,14 @@ def main():
             importer.problems.append("the import client did not end")
         log(f"mix done after {mix_seconds:.0f} s; sales: random against imported_secrets, {SALES_ROUNDS} rounds")
         sales_started = time.perf_counter()
-        sales = sales_phase(stack.port, bench.token, rand, pool, results)
+        sales = sales_phase(servers.port, bench.token, rand, pool, results)
         sales_seconds = (time.perf_counter() - sales_started) / 2  # per event
         failed = False
     finally:
-        if stack:
-            stack.stop()
+        if servers:
+            servers.stop()
         if failed:
-            log(f"failed: logs kept in {datadir}")
+            log(f"failed: logs kept in {pretix.datadir}")
 
     classify(results, importer.term)
     rows = table_rows(results, mix_seconds, sales_seconds)
@@ -915,12 +876,12 @@ def main():
     term["expected_failures_total"] = sum(term["expected_failures"].values())
     with scopes_disabled():
         problems = importer.problems + check_invariants(event, pool, expectations(results, importer, sales))
-    findings, finding_count = log_findings(stack.logs)
+    findings, finding_count = log_findings(servers.logs)
     imports = [{k: v for k, v in r.items() if k not in ("started", "ended", "process", "entry")}
                for r in importer.imports]
     kill = {k: v for k, v in importer.kill.items() if k != "at"}
     out = dict(seconds=mix_seconds, clients=CLIENTS, workers=WORKERS, celery=dict(pool="prefork", concurrency=2,
-               queues=stack.queues), pool=POOL, bulk_size=BULK, import_lines=IMPORT_LINES, rows=rows, kill=kill,
+               queues=servers.queues), pool=POOL, bulk_size=BULK, import_lines=IMPORT_LINES, rows=rows, kill=kill,
                termination=term, sales=sales, imports=imports, errors=errors[:50], error_count=len(errors),
                invariant_problems=problems, log_findings=findings, log_finding_count=finding_count,
                machine=dict(nproc=os.cpu_count(), loadavg_before=load_before, loadavg_after=os.getloadavg()))
@@ -963,13 +924,11 @@ def main():
     print("invariants and checks:", "all hold" if not problems else "")
     for p in problems:
         print("  PROBLEM:", p)
-    connections.close_all()
-    harness.recreate_pg_database_drop()
-    flush_redis()
+    pretix.drop()
     if errors or problems:
-        print(f"logs kept in {datadir}")
+        print(f"logs kept in {pretix.datadir}")
         sys.exit(1)
-    shutil.rmtree(datadir, ignore_errors=True)
+    pretix.remove()
 
 
 if __name__ == "__main__":

@@ -20,16 +20,13 @@ import multiprocessing
 import os
 import platform
 import pstats
-import re
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from stack import HERE, Pretix, log
+
 ROOT = os.path.dirname(HERE)
 PG_DB = "bench_secrets_import"
 ORGA = "bench"
@@ -90,57 +87,6 @@ TARGETS["pdf-linear"] = ("s/ticket", "QR (pretix)", "Code 128 (plugin)", "B/A ti
 TARGETS["list api middle page"] = ("s/request", "pool 1k", "pool 1M", "B/A time", None, None)
 
 
-def log(*args):
-    print(time.strftime("%H:%M:%S"), *args, flush=True)
-
-
-# --- setup: config, database, migrations -----------------------------------------------------------------------------
-
-def write_config(db, datadir):
-    if db == "sqlite":
-        database = f"backend=sqlite3\nname={datadir}/db.sqlite3\n"
-    else:
-        database = f"backend=postgresql\nname={PG_DB}\nuser=postgres\nhost=127.0.0.1\nport=5432\n"
-    path = os.path.join(datadir, "pretix.cfg")
-    with open(path, "w") as f:
-        f.write(
-            "# written by bench/run.py\n[pretix]\ninstance_name=bench\nurl=http://127.0.0.1\ncurrency=EUR\n"
-            f"datadir={datadir}\n\n[database]\n{database}\n[django]\ndebug=off\n\n"
-            "[mail]\nfrom=bench@localhost\nhost=127.0.0.1\nport=1\n"
-        )
-    return path
-
-
-def recreate_pg_database():
-    import psycopg2
-    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {PG_DB}")
-    conn.close()
-
-
-def pretix_env(config):
-    env = dict(os.environ, PRETIX_CONFIG_FILE=config)
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    return env
-
-
-def timed_command(config, *args):
-    """Run ``python -m pretix ARGS`` under /usr/bin/time -v: (seconds, peak RSS in MB, stdout)."""
-    cmd = [sys.executable, "-m", "pretix", *args]
-    wrapped = ["/usr/bin/time", "-v", *cmd] if os.path.exists("/usr/bin/time") else cmd
-    t = time.perf_counter()
-    proc = subprocess.run(wrapped, env=pretix_env(config), capture_output=True, text=True)
-    elapsed = time.perf_counter() - t
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
-    rss = int(m.group(1)) / 1024 if m else None
-    return elapsed, rss, proc.stdout
-
-
 # --- helpers ---------------------------------------------------------------------------------------------------------
 
 def median(values):
@@ -165,8 +111,8 @@ def interleaved(rounds, a, b):
 
 
 class Bench:
-    def __init__(self, db, size, datadir):
-        self.db, self.size, self.datadir = db, size, datadir
+    def __init__(self, pretix, size):
+        self.pretix, self.db, self.size, self.datadir = pretix, pretix.db, size, pretix.datadir
         self.p = dict(SIZES[size])
         # BENCH_OVERRIDE="alloc_rounds=2,alloc_batch=5": change single sizes, e.g. to investigate one scenario
         for item in filter(None, os.environ.get("BENCH_OVERRIDE", "").split(",")):
@@ -655,7 +601,7 @@ class Bench:
         a, b = median(rates["v"]), median(rates["s"])
         self.add("bulk-api", a, b, b / a, dict(batch=n, voucher_rates=rates["v"], secret_rates=rates["s"]))
 
-    def bench_import(self, config):
+    def bench_import(self):
         from django.db import connection, transaction
         from django_scopes import scopes_disabled
 
@@ -666,7 +612,7 @@ class Bench:
         lines = self.p["import_lines"]
         tmp = os.path.join(self.datadir, "import")
         os.makedirs(tmp, exist_ok=True)
-        noop_s, noop_rss, _ = timed_command(config, "noop")
+        noop_s, noop_rss, _ = self.pretix.command("noop")
         self.context["noop_s"], self.context["noop_rss_mb"] = noop_s, noop_rss
         log(f"python -m pretix noop: {noop_s:.1f} s, peak RSS {noop_rss} MB")
         times = {"raw": [], "importer": [], "command": []}
@@ -690,8 +636,8 @@ class Bench:
                     if result.error_count:
                         raise RuntimeError(f"import_file reported {result.error_count} errors: {result.errors[:3]}")
                 else:
-                    _elapsed, peak, out = timed_command(config, "import_secrets", ORGA, event.slug, path,
-                                                        "--no-header")
+                    _elapsed, peak, out = self.pretix.command("import_secrets", ORGA, event.slug, path,
+                                                              "--no-header")
                     rss.append(peak)
                 times[kind].append(time.perf_counter() - t)
                 log(f"{kind} import of {lines} lines: {times[kind][-1]:.1f} s"
@@ -915,28 +861,15 @@ def main():
     args = parser.parse_args()
     started = time.time()
 
-    datadir = tempfile.mkdtemp(prefix=f"bench-{args.db}-")
-    config = write_config(args.db, datadir)
-    log(f"database {args.db}, size {args.size}, data in {datadir}")
-    if args.db == "postgresql":
-        recreate_pg_database()
+    pretix = Pretix(args.db, PG_DB, f"bench-{args.db}-")
+    log(f"database {args.db}, size {args.size}, data in {pretix.datadir}")
     t = time.perf_counter()
-    timed_command(config, "migrate", "--noinput", "-v", "0")
+    pretix.create()
     log(f"migrated in {time.perf_counter() - t:.0f} s")
-
-    os.environ["PRETIX_CONFIG_FILE"] = config
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench_settings"
-    sys.path.insert(0, HERE)
-    import django
-    django.setup()
-    import logging
-    for name in ("celery", "pretix", "django", "pretix_secrets_import"):  # pretix logs every eager task at INFO
-        logging.getLogger(name).setLevel(logging.WARNING)
-    from django.conf import settings
+    pretix.setup_django()
     from django_scopes import scopes_disabled
-    assert not settings.DEBUG
 
-    bench = Bench(args.db, args.size, datadir)
+    bench = Bench(pretix, args.size)
     from django.db import connection
     with connection.cursor() as cursor:
         cursor.execute("SELECT version()" if args.db == "postgresql" else "SELECT sqlite_version()")
@@ -946,9 +879,8 @@ def main():
         with scopes_disabled():
             bench.setup_base()
             steps = [("alloc", bench.bench_alloc), ("scale", bench.bench_alloc_scale), ("list", bench.bench_list),
-                     ("bulk", bench.bench_bulk), ("sales", bench.bench_sales), ("import", lambda: bench.bench_import(
-                         config)), ("duplicates", bench.bench_duplicates),
-                     ("format", bench.bench_format),
+                     ("bulk", bench.bench_bulk), ("sales", bench.bench_sales), ("import", bench.bench_import),
+                     ("duplicates", bench.bench_duplicates), ("format", bench.bench_format),
                      ("sellable", bench.bench_sellable), ("feed", bench.bench_feed),
                      ("feed", bench.bench_list_feed), ("checkin", bench.bench_checkin),
                      ("cancel", bench.bench_cancel_date), ("pdf", bench.bench_pdf)]
@@ -958,12 +890,9 @@ def main():
                 log(f"--- {name}")
                 step()
     finally:
-        from django.db import connections
-        connections.close_all()
         if not args.keep:
-            shutil.rmtree(datadir, ignore_errors=True)
-            if args.db == "postgresql":
-                recreate_pg_database_drop()
+            pretix.drop()
+            pretix.remove()
 
     out = dict(
         db=args.db, size=args.size, sizes=bench.p, date=datetime.now(timezone.utc).isoformat(),
@@ -988,15 +917,6 @@ def main():
     print(f"Results written to {os.path.relpath(path, ROOT)}; took {out['duration_s']:.0f} s")
     if args.strict and out["missed"]:
         sys.exit(2)
-
-
-def recreate_pg_database_drop():
-    import psycopg2
-    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
-    conn.close()
 
 
 if __name__ == "__main__":
