@@ -53,7 +53,7 @@ import urllib.parse
 import uuid
 from collections import Counter, defaultdict
 
-import run as harness  # the benchmark's organizer, events and pools
+import harness  # the benchmark's organizer, events and pools
 from stack import HERE, Pretix, log, pg_connect
 
 PG_DB = "load_secrets_import"  # its own database, so that a benchmark can run beside it
@@ -79,7 +79,7 @@ KINDS = ["list", "create", "bulk_create", "order", "import", "import poll", "imp
 REDIS_DBS = (5, 6, 7)  # Celery broker, result backend, cache and sessions
 IMPORT_QUEUE = "secrets_import"  # the plugin's own queue for file imports (its config option [pretix_secrets_import])
 IMPORT_PREFIX = "LOADIMP"
-EMAIL, PASSWORD = "bench@localhost", "bench"  # the user bench/run.py's setup_base creates
+EMAIL, PASSWORD = "bench@localhost", "bench"  # the user bench/harness.py's setup_base creates
 TERMINATED_WINDOW = 5.0  # s after the termination in which a failing request counts as expected
 KILL_BOUND = 180.0  # s from the SIGKILL until the killed import's poll must show the failure
 IMPORT_DEADLINE = 240.0  # s for any other import, from the upload to its end
@@ -816,7 +816,7 @@ def main():
 
     from pretix_secrets_import.models import ImportedSecret
 
-    bench = harness.Bench(pretix, "full")
+    bench = harness.Harness(pretix, "full")
     results, servers, importer = Results(), None, None
     failed = True
     try:
