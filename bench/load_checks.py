@@ -84,7 +84,7 @@ def check_tickets(events, expect):
     from pretix.base.models import OrderPosition
 
     from pretix_secrets_import.models import ImportedSecret
-    from pretix_secrets_import.pool import summary as pool_summary
+    from pretix_secrets_import.pool.store import summary as pool_summary
     problems = []
     twice = [s for s, n in Counter(OrderPosition.all.filter(organizer_id=events[0].organizer_id)
                                    .values_list("secret", flat=True)).items() if n > 1]

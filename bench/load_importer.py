@@ -265,15 +265,6 @@ class Importer(threading.Thread):
 
 
 def lost_after():
-    """The plugin's LOST_AFTER in seconds, if it has one."""
-    try:
-        from pretix_secrets_import.config import lost_after as configured
-        return float(configured())
-    except ImportError:
-        pass
-    from pretix_secrets_import import tasks, views
-    for module in (tasks, views):
-        value = getattr(module, "LOST_AFTER", None)
-        if value is not None:
-            return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
-    return None
+    """The plugin's LOST_AFTER in seconds."""
+    from pretix_secrets_import.config import lost_after as configured
+    return float(configured())

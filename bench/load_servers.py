@@ -26,7 +26,7 @@ def celery_queues():
 
     from pretix.celery_app import app
 
-    from pretix_secrets_import.tasks import import_secrets
+    from pretix_secrets_import.importing.tasks import import_secrets
     queues = [q.name for q in settings.CELERY_TASK_QUEUES]
     for routes in settings.CELERY_TASK_ROUTES:
         queues += [options["queue"] for _pattern, options in routes if "queue" in options]

@@ -17,9 +17,9 @@ class ImportScenarios(Harness):
         from django.db import connection, transaction
         from django_scopes import scopes_disabled
 
-        from pretix_secrets_import.importer import (
-            ColumnMapping, FileFormat, import_file,
-        )
+        from pretix_secrets_import.importing.columns import ColumnMapping
+        from pretix_secrets_import.importing.files import FileFormat
+        from pretix_secrets_import.importing.pipeline import import_file
         from pretix_secrets_import.models import ImportedSecret
         lines = self.p["import_lines"]
         tmp = os.path.join(self.datadir, "import")
@@ -73,9 +73,9 @@ class ImportScenarios(Harness):
         from django.db import connection
         from django_scopes import scopes_disabled
 
-        from pretix_secrets_import.importer import (
-            ColumnMapping, FileFormat, import_file,
-        )
+        from pretix_secrets_import.importing.columns import ColumnMapping
+        from pretix_secrets_import.importing.files import FileFormat
+        from pretix_secrets_import.importing.pipeline import import_file
         lines = self.p["import_lines"]
         path = os.path.join(self.datadir, "duplicates.csv")
         times = {"new": [], "again": []}
@@ -105,10 +105,11 @@ class ImportScenarios(Harness):
         from django.db import connection
         from django_scopes import scopes_disabled
 
-        from pretix_secrets_import import barcodes, codeformat
-        from pretix_secrets_import.importer import (
-            ColumnMapping, FileFormat, import_file,
-        )
+        from pretix_secrets_import.importing.columns import ColumnMapping
+        from pretix_secrets_import.importing.files import FileFormat
+        from pretix_secrets_import.importing.pipeline import import_file
+        from pretix_secrets_import.pool import codeformat
+        from pretix_secrets_import.tickets import barcodes
         lines = self.p["import_lines"]
         path = os.path.join(self.datadir, "format.csv")
         rule = {codeformat.FORMAT: codeformat.PATTERN, codeformat.REGEX: "F[0-9]+[ab]-[0-9]{8}",
