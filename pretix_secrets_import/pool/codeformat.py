@@ -5,20 +5,17 @@ which brings its own rule: EAN-13 takes 13 digits with their check digit, Code 3
 ``ImportedSecret.clean_rows`` applies the format to every secret on every way in; changing the format or the
 symbology is refused while unused secrets of the pool do not fit the new one (``check_change``).
 
-A regular expression is the organizer's own code. It runs with the ``regex`` module and a time limit per secret, so
-that a pattern that backtracks without end fails a secret with a message instead of holding a worker; a pattern that
-does so already on simple test strings is refused when it is entered, and so is one whose counted repetitions would
-take seconds and gigabytes to compile (``regex`` unrolls ``x{10000000}``). Checking the whole pool has a deadline too.
+A regular expression is the organizer's own code, so it runs on RE2: matching takes time linear in the secret and
+compiling stays within ``RE2_MAX_MEM``, whatever the expression, so none can hold a worker. What RE2 does not take
+(backreferences and lookaround need backtracking) is refused with a message that names it, and so is a count that
+RE2 would read as text where Python reads a repetition. Checking the whole pool has a deadline, for large pools.
 """
 import dataclasses
 import functools
-import logging
 import re
-import subprocess
-import sys
 from time import monotonic
 
-import regex
+import re2
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
@@ -27,7 +24,6 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _, ngettext
 
-from pretix_secrets_import.pool.rules import SECRET_MAX_LENGTH
 from pretix_secrets_import.tickets import barcodes
 
 FORMAT = "secrets_import_format"
@@ -46,45 +42,44 @@ FORMATS = {
 }
 CHARACTERS = {DIGITS: re.compile(r"[0-9]+"), ALPHANUMERIC: re.compile(r"[A-Za-z0-9+/=]+")}
 REGEX_MAX_LENGTH = 500
-MATCH_TIMEOUT = 0.05  # seconds for one secret; any sensible pattern takes microseconds
-MATCH_BUDGET = 0.5  # seconds of matching per check (a request, a chunk of 5,000 lines); a sensible pattern needs ms
-# A secret has at most SECRET_MAX_LENGTH characters, so no count needs to be higher; unrolled, nested repetitions
-# multiply, and no pattern for secrets needs to grow beyond a few hundred characters.
-UNROLLED_MAX = 10000
-# A new pattern is compiled on trial in a fresh Python process first, which these limits (or a crash) end, not the
-# worker: address space (the interpreter with ``regex`` takes about 40 MB of it), seconds, and the stack of the
-# thread that compiles (deep patterns overflow ``regex``'s C stack; a thread of pretix gets at least this much).
-TRIAL_MEMORY = 128 * 1024 * 1024
-TRIAL_SECONDS = 5
-TRIAL_STACK = 128 * 1024
-TRIAL = """
-import resource, sys, threading
-resource.setrlimit(resource.RLIMIT_AS, ({memory}, {memory}))
-resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-import regex
-threading.stack_size({stack})
-pattern, compiled = sys.stdin.read(), []
-def trial():
-    try:
-        regex.compile(pattern, cache_pattern=False)
-    except MemoryError:
-        return
-    except Exception:  # invalid: the worker compiles it again for the message
-        pass
-    compiled.append(True)
-thread = threading.Thread(target=trial)
-thread.start()
-thread.join()
-print("compiled" if compiled else "refused")
-""".format(memory=TRIAL_MEMORY, stack=TRIAL_STACK)
-logger = logging.getLogger(__name__)
-COUNTED = re.compile(r"\{([0-9]*)(?:,([0-9]*))?\}")
-# an inline flag group of ``regex``, scoped (``(?i:``) or not (``(?i)``)
-FLAGS = re.compile(r"\(\?((?:[abefiLmprsuwx]|V[01]|-)+)([:)])")
-ONLY_FLAGS = re.compile(r"(?:\(\?(?:[abefiLmprsuwx]|V[01]|-)+\))*")  # unscoped flag groups and nothing else
+# RE2's default is 8 MiB, and its module caches 128 expressions; 2 MiB take \pL{60} or [A-Z]{1000} and compile in
+# at most about 0.1 s. Beyond it, RE2 refuses the expression as too large.
+RE2_MAX_MEM = 2 * 1024 * 1024
+RE2_MAX_REPEAT = 1000  # RE2's highest count, also for counts inside each other multiplied
+OPTIONS = re2.Options()
+OPTIONS.max_mem = RE2_MAX_MEM
+OPTIONS.log_errors = False  # RE2 would write each refusal to stderr; the organizer gets it as a message
+# RE2 reads {,5}, {05} and {4294967296} as the characters themselves, Python's engines as counts (or refuse them):
+# such a count is refused, so that no expression means something else than before. Braces in escapes, \Q…\E and
+# character classes are characters in both and skipped (group 1 is a count outside them).
+COUNTED = re2.compile(r"(?s)\\Q.*?(?:\\E|$)|\\[pPx]\{[^}]*\}|\\.|\[\^?\]?(?:\[:[^\]]*:\]|\\.|[^\]\\])*\]"
+                      r"|(\{(?:[0-9]+,?[0-9]*|,[0-9]*)\})", OPTIONS)
+RE2_COUNTED = re.compile(r"\{(?:0|[1-9][0-9]{0,8})(?:,(?:0|[1-9][0-9]{0,8})?)?\}")  # RE2's ParseInteger
+INVALID = _("This is not a valid regular expression: {error}")
+BACKREFERENCE = _("Backreferences such as {construct} are not supported: an expression for secrets cannot refer to "
+                  "what a group matched.")
+ATOMIC = _("Atomic groups and possessive repetitions ({construct}) are not supported: RE2 never backtracks, so "
+           "write a plain group or repetition instead.")
+# RE2's refusals, "<what>: <construct>" (re2/regexp.cc), of what backtracking engines such as Python's take
+REFUSALS = [
+    ("invalid escape sequence", re.compile(r"\\[1-9k]"), BACKREFERENCE),
+    ("invalid perl operator", re.compile(r"\(\?P="), BACKREFERENCE),
+    ("invalid escape sequence", re.compile(r"\\Z"),
+     _("{construct} is not supported: write \\z for the end of the secret, or nothing, as the expression matches the "
+       "whole secret anyway.")),
+    ("invalid perl operator", re.compile(r"\(\?<?[=!]"),
+     _("Lookahead and lookbehind ({construct}) are not supported: describe the characters at that place instead, "
+       "for example with a character class.")),
+    ("invalid perl operator", re.compile(r"\(\?>"), ATOMIC),
+    ("bad repetition operator", re.compile(r".+\+"), ATOMIC),  # *+, {2}+; a** and x{2}{3} are invalid as ever
+    ("invalid perl operator", re.compile(r"\(\?[imsU-]*x"),
+     _("Verbose mode (the flag x) is not available for secrets' expressions.")),
+    ("invalid perl operator", re.compile(r"\(\?"),
+     _("{construct} is not supported: of the groups that start with (?, RE2 takes (?:…), named groups such as "
+       "(?P<name>…) and the flags i, m, s and U, as in (?i) or (?i:…).")),
+]
+COUNT_RANGE = re.compile(r"\{([0-9]+)(?:,([0-9]*))?\}")
 CHECK_SECONDS = 20  # for checking the pool's unused secrets against a new format, within a web request
-# A pattern that takes longer than MATCH_TIMEOUT on one of these is refused when it is entered.
-PROBES = [c * SECRET_MAX_LENGTH + "!" for c in "a0A-_"] + ["a0" * (SECRET_MAX_LENGTH // 2) + "!"]
 MISFITS_SHOWN = 5
 
 
@@ -140,27 +135,23 @@ class CodeFormat:
             errors[barcodes.SETTING] = _("Interleaved 2 of 5 prints an even number of digits, which the codes of "
                                          "this format never have.")
         if self.kind == PATTERN:
-            error = pattern_problem(self.pattern)
-            if error:
-                errors[REGEX] = error
+            try:
+                compile_pattern(self.pattern)
+            except ValueError as e:
+                errors[REGEX] = str(e)
         return errors
 
-    def checker(self, budget=MATCH_BUDGET):
-        """
-        A function of one secret that says why it does not fit this format (a message naming it), or ``None``. Once
-        it has spent ``budget`` seconds matching the regular expression (``None``: no limit), it refuses the other
-        secrets as not checked in time without trying them.
-        """
+    def checker(self):
+        """A function of one secret that says why it does not fit this format (a message naming it), or ``None``."""
         kind, length_min, length_max, symbology = self.kind, self.length_min, self.length_max, self.symbology
         characters = CHARACTERS.get(kind)
         # a file import checks millions of secrets: bound methods, and the messages only for secrets that fail
         match, broken = None, None
         if kind == PATTERN:
             try:
-                match = compile_pattern(self.pattern).fullmatch
+                match = compile_pattern(self.pattern)
             except ValueError as e:  # stored before a rule for expressions was added: no secret can be checked
                 broken = e
-        spent = [0.0]  # seconds of matching so far
         spec = barcodes.SYMBOLOGIES[symbology]
         printable = spec.pattern.fullmatch if spec.linear else None
         longest = spec.max_length
@@ -187,20 +178,9 @@ class CodeFormat:
             if broken is not None:
                 return _("{secret} cannot be checked: this event's regular expression is not valid ({error}). "
                          "Please correct it in the settings.").format(secret=secret, error=broken)
-            if match is not None:
-                started = monotonic()
-                try:
-                    if budget is not None and spent[0] > budget:
-                        raise TimeoutError
-                    fits = match(secret, timeout=MATCH_TIMEOUT)
-                except TimeoutError:
-                    return _("{secret} could not be checked against this event's regular expression in time: "
-                             "please simplify the expression in the settings.").format(secret=secret)
-                finally:
-                    spent[0] += monotonic() - started
-                if not fits:
-                    return _("{secret} does not match this event's regular expression {pattern}.").format(
-                        secret=secret, pattern=self.pattern)
+            if match is not None and not match(secret):
+                return _("{secret} does not match this event's regular expression {pattern}.").format(
+                    secret=secret, pattern=self.pattern)
             if printable is not None and (symbology == "ean13" or not printable(secret) or len(secret) > longest):
                 problem = barcodes.refusal(symbology, secret)
                 return None if problem is None else str(problem)
@@ -252,145 +232,63 @@ def _signing_salt(event) -> str:
     return f"pretix_secrets_import.misfits:{event.pk}"
 
 
-def unrolled(pattern: str):
-    """
-    The highest count of the counted repetitions (``{m}``, ``{m,n}``) in a regular expression and the length it
-    grows to when ``regex`` unrolls them, both estimated from above, as ``(count, length)``. It reads the pattern
-    only as far as that needs: escapes, character sets, groups, flags and comments; ``ValueError`` with a message
-    for the two kinds of flags that would hide counts from it.
-    """
-    sizes = [0]  # per open group, the unrolled length of its content so far
-    last = 0  # the unrolled length of the item that a quantifier after it repeats
-    highest, i, end = 0, 0, len(pattern)
-    while i < end:
-        c = pattern[i]
-        flags = FLAGS.match(pattern, i) if c == "(" else None
-        if flags:
-            # Verbose mode hides counts in whitespace and comments, and regex lets a count after a flag group
-            # repeat the item before it: neither is needed for secrets, so both are refused.
-            if "x" in flags[1]:
-                raise ValueError(_("Verbose mode (the flag x) is not available for secrets' expressions."))
-            if flags[2] == ")" and not ONLY_FLAGS.fullmatch(pattern, 0, i):
-                raise ValueError(_("Put flags such as (?i) at the start of the expression, or use a scoped "
-                                   "group such as (?i:…)."))
-            if flags[2] == ":":
-                sizes.append(0)
-            i = flags.end()
-            continue
-        if c == "\\":
-            i += 2
-            if pattern[i - 1:i] in ("p", "P", "N") and pattern[i:i + 1] == "{":  # \p{Letter} and the like
-                i = pattern.find("}", i) + 1 or end
-            sizes[-1] += 1
-            last = 1
-            continue
-        if c == "[":
-            i += 1
-            i += pattern[i:i + 1] == "^"
-            i += pattern[i:i + 1] == "]"
-            while i < end and pattern[i] != "]":
-                i += 2 if pattern[i] == "\\" else 1
-            sizes[-1] += 1
-            last = 1
-        elif pattern.startswith("(?#", i):
-            i = pattern.find(")", i) + 1 or end
-            continue
-        elif c == "(":
-            sizes.append(0)
-        elif c == ")" and len(sizes) > 1:
-            last = max(sizes.pop(), 1)
-            sizes[-1] += last
-        elif c == "{" and (counted := COUNTED.match(pattern, i)):
-            least, most = int(counted[1] or 0), counted[2]  # most: None for {m}, "" for {m,}
-            count = max(least, int(most or 0))
-            highest = max(highest, count)
-            # regex writes the item out for the least count, and once more for any further repetitions
-            copies = count if most is None or (most and int(most) == least) else max(count, least + 1)
-            if counted[1] or most:
-                sizes[-1] += last * (copies - 1)
-                last *= copies
-            i = counted.end()
-            continue
-        elif c == "+":  # x+ is written out as x, then x again for the further repetitions
-            sizes[-1] += last
-            last *= 2
-        elif c not in "*?| \t\n\r\f\v":
-            sizes[-1] += 1
-            last = 1
-        i += 1
-    return highest, sum(sizes)
-
-
 @functools.lru_cache(maxsize=8)
 def compile_pattern(pattern: str):
     """
-    A regular expression for secrets, compiled; ``ValueError`` with a message if it is not one or is too costly.
-    Cached here (the formats of the events in use), not in ``regex``'s own cache of hundreds of patterns.
+    A function of a secret that tells whether a regular expression matches it as a whole; ``ValueError`` with a
+    message if the expression is not one that RE2 takes. Cached here: the formats of the events in use.
     """
-    _check_bounds(pattern)
-    return _compile(pattern)
-
-
-def _compile(pattern: str):
-    """``pattern`` compiled, or ``ValueError`` with a message that says why ``regex`` refused it."""
-    try:
-        return regex.compile(pattern, cache_pattern=False)
-    except (regex.error, ValueError, OverflowError, RecursionError, MemoryError) as e:
-        raise ValueError(_("This is not a valid regular expression: {error}").format(
-            error=str(e) or type(e).__name__)) from e
-
-
-def _check_bounds(pattern: str):
-    """``ValueError`` with a message if ``pattern`` is empty, too long, or repeats too much."""
     if not pattern:
         raise ValueError(_("Enter the regular expression that the secrets must match."))
     if len(pattern) > REGEX_MAX_LENGTH:
         raise ValueError(_("The regular expression must not be longer than {max} characters.").format(
             max=REGEX_MAX_LENGTH))
-    count, length = unrolled(pattern)  # ValueError for what it does not read
-    if count > SECRET_MAX_LENGTH or length > UNROLLED_MAX:
-        raise ValueError(_("This regular expression repeats too much for secrets of at most {max} characters: use "
-                           "repeat counts up to {max}, and counted repetitions inside each other only as far as the "
-                           "expression, written out, stays within {unrolled} characters.").format(
-            max=SECRET_MAX_LENGTH, unrolled=UNROLLED_MAX))
-
-
-def compiles_on_trial(pattern: str) -> bool:
-    """
-    Whether ``regex`` compiles ``pattern`` within the TRIAL_ limits, or refuses it as invalid within them (the caller
-    then compiles it for the message): tried in a fresh Python process, because the estimate of ``unrolled`` cannot
-    know every construct of ``regex`` and what it costs. ``False`` also if the trial cannot run (logged).
-    """
     try:
-        trial = subprocess.run([sys.executable, "-I", "-c", TRIAL], input=pattern, capture_output=True, text=True,
-                               timeout=TRIAL_SECONDS, env={"MALLOC_ARENA_MAX": "1"})
-    except subprocess.TimeoutExpired:
-        return False
-    except OSError:
-        logger.exception("A regular expression for secrets could not be compiled on trial with %s", sys.executable)
-        return False
-    return trial.stdout.strip() == "compiled"
+        compiled = re2.compile(pattern, OPTIONS)
+    except re2.error as e:
+        raise ValueError(_refusal(e.args[0].decode(errors="replace"))) from e  # cut UTF-8 in the construct
+    except UnicodeEncodeError as e:  # a lone surrogate, which no secret has either
+        raise ValueError(INVALID.format(error=e)) from e
+    for count in COUNTED.finditer(pattern):
+        if count[1] is not None and not RE2_COUNTED.fullmatch(count[1]):
+            raise ValueError(_("RE2 reads {construct} as these characters, not as a repetition: write counts from 0 "
+                               "to {max} without leading zeros, and the smallest count too, as in {{0,5}}.").format(
+                construct=count[1], max=RE2_MAX_REPEAT))
+    return _matcher(pattern, compiled.fullmatch)
 
 
-def pattern_problem(pattern: str):
-    """What is wrong with a regular expression for secrets (a message), or ``None``."""
+def _matcher(pattern: str, fullmatch):
+    """
+    ``fullmatch`` made faster: it also works out the offsets of every group, a set of the one expression only whether
+    it matches, in a fifth of the time (a file import checks millions of secrets). A set matches with RE2's DFA
+    alone, which says no if it runs out of memory: ``fullmatch`` decides those secrets.
+    """
+    whole = re2.Set.FullMatchSet(OPTIONS)
+    whole.Add(pattern)
     try:
-        _check_bounds(pattern)
-    except ValueError as e:
-        return str(e)
-    if not compiles_on_trial(pattern):
+        whole.Compile()
+    except re2.error:  # too little memory left for the DFA of this expression
+        return fullmatch
+    quick = whole.Match
+    return lambda secret: quick(secret) is not None or fullmatch(secret) is not None
+
+
+def _refusal(error: str) -> str:
+    """The message for an expression that RE2 refused with ``error``."""
+    if error == "pattern too large - compile failed":  # more than RE2_MAX_MEM
         return _("This regular expression takes too much memory or time to prepare. Please simplify it.")
-    try:
-        compiled = _compile(pattern)  # not cached: it may be refused
-    except ValueError as e:
-        return str(e)
-    try:
-        for probe in PROBES:
-            compiled.fullmatch(probe, timeout=MATCH_TIMEOUT)
-    except TimeoutError:
-        return _("This regular expression takes too long to check a secret (it backtracks too much). Please "
-                 "simplify it.")
-    return None
+    what, _colon, construct = error.partition(": ")
+    if construct == "(?P":  # RE2 stops at the P of Python's (?P=name); it takes (?P<name>…)
+        construct = "(?P=name)"
+    counts = COUNT_RANGE.match(construct)
+    if what == "invalid repetition size" and counts and not (counts[2] and int(counts[2]) < int(counts[1])):
+        return _("This regular expression repeats too much ({construct}): RE2 takes counts up to {max}, also "
+                 "multiplied where counted repetitions are inside each other. Use + or * with the format's lengths "
+                 "instead.").format(construct=construct, max=RE2_MAX_REPEAT)
+    for kind, constructs, message in REFUSALS:
+        if what == kind and constructs.match(construct):
+            return message.format(construct=construct)
+    return INVALID.format(error=error)
 
 
 class TooSlow(Exception):
@@ -410,7 +308,7 @@ def misfits(event, code_format: CodeFormat, after: int = 0, deadline: float = No
 
     if code_format.is_free:
         return
-    check = code_format.checker(budget=None)  # the deadline bounds it; a secret is listed only if it was checked
+    check = code_format.checker()
     rows = (ImportedSecret.of_event(event).filter(used=False, pk__gt=after).order_by("pk")
             .values_list("pk", "secret").iterator(chunk_size=5000))
     for pk, secret in rows:
@@ -468,11 +366,9 @@ def check_change(event, values, html=False):
             if len(examples) < MISFITS_SHOWN:
                 examples.append(secret)
     except TooSlow:
-        message = _("Checking the unused secrets of the pool against {format} took longer than {seconds} seconds, "
-                    "so the settings were not changed.").format(format=new.describe(), seconds=CHECK_SECONDS)
-        if new.kind == PATTERN:
-            message = "{} {}".format(message, _("A simpler regular expression checks faster."))
-        raise ValidationError({field: [message]})
+        raise ValidationError({field: [_(
+            "Checking the unused secrets of the pool against {format} took longer than {seconds} seconds, so the "
+            "settings were not changed.").format(format=new.describe(), seconds=CHECK_SECONDS)]})
     if not count and _pool_version(event) != before:
         # secrets that a file import or an API client committed while the pool was read may not have been seen
         raise ValidationError({field: [_("Secrets were added to the pool or removed while it was checked against "
