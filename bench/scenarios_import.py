@@ -108,7 +108,7 @@ class ImportScenarios(Harness):
         from pretix_secrets_import.importing.columns import ColumnMapping
         from pretix_secrets_import.importing.files import FileFormat
         from pretix_secrets_import.importing.pipeline import import_file
-        from pretix_secrets_import.pool import codeformat
+        from pretix_secrets_import.pool import codeformat, format_change
         from pretix_secrets_import.tickets import barcodes
         lines = self.p["import_lines"]
         path = os.path.join(self.datadir, "format.csv")
@@ -137,7 +137,7 @@ class ImportScenarios(Harness):
         self.add("import-format", a, b, b / a, dict(lines=lines, times=times, rule=rule))
         connection.close()
         t = time.perf_counter()
-        codeformat.check_change(checked, {**checked.settings.freeze(), codeformat.LENGTH_MIN: 10})
+        format_change.check_change(checked, {**checked.settings.freeze(), codeformat.LENGTH_MIN: 10})
         change = time.perf_counter() - t
         log(f"format change checked against {lines} unused secrets: {change:.1f} s")
         self.add("format-change", 10.0, change, change, dict(unused_secrets=lines),

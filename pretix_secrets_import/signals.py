@@ -31,7 +31,7 @@ from pretix_secrets_import.exporters import (
 from pretix_secrets_import.gate import states as gate
 from pretix_secrets_import.links import event_url
 from pretix_secrets_import.models import PoolCount
-from pretix_secrets_import.pool import codeformat, store as pool
+from pretix_secrets_import.pool import format_change, store as pool
 from pretix_secrets_import.sales import alerts, switch_warnings
 from pretix_secrets_import.sales.generator import (
     ImportedSecretGenerator, cap_quota_availability, check_cart,
@@ -247,7 +247,7 @@ def validate_settings(sender, settings_dict, **kwargs):
         raise ValidationError({"secrets_import_products": [
             _("These products do not belong to this event: {ids}").format(ids=", ".join(map(str, sorted(unknown))))
         ]})
-    codeformat.check_change(sender, settings_dict)
+    format_change.check_change(sender, settings_dict)
 
 
 @log_entry_types.new_from_dict({

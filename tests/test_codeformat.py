@@ -7,7 +7,7 @@ from django_scopes import scopes_disabled
 from hypothesis import given, settings, strategies as st
 
 from pretix_secrets_import.models import ImportedSecret
-from pretix_secrets_import.pool import codeformat
+from pretix_secrets_import.pool import codeformat, format_change
 from pretix_secrets_import.pool.codeformat import CodeFormat
 from pretix_secrets_import.tickets import barcodes
 
@@ -285,7 +285,7 @@ def test_the_page_of_misfits_goes_on_page_by_page(backend_client, event):
     with scopes_disabled():
         ImportedSecret.objects.bulk_create(ImportedSecret(event=event, organizer=event.organizer, secret=f"X-{n:03d}")
                                            for n in range(52))
-    first = backend_client.get(codeformat.misfits_url(event, CodeFormat(codeformat.DIGITS))).content.decode()
+    first = backend_client.get(format_change.misfits_url(event, CodeFormat(codeformat.DIGITS))).content.decode()
     assert first.count('name="secret"') == 50 and "X-049" in first and "X-050" not in first
     assert "Next page" in first
     second = backend_client.get(next_page(first)).content.decode()
@@ -296,11 +296,11 @@ def test_the_page_of_misfits_takes_only_formats_that_a_change_checked(backend_cl
     """The page runs the format over the whole pool: no reader can make it run an expression of their own."""
     add_secret(event, "A-1")
     for query in ("", "?format=digits", "?format=regex&regex=x{99999999}",
-                  "?" + codeformat.misfits_url(event, CodeFormat(codeformat.DIGITS)).split("?")[1] + "x"):
+                  "?" + format_change.misfits_url(event, CodeFormat(codeformat.DIGITS)).split("?")[1] + "x"):
         assert backend_client.get(pool_url(event, "misfits" + query)).status_code == 404, query
-    elsewhere = codeformat.misfits_url(event2, CodeFormat(codeformat.DIGITS)).split("?")[1]
+    elsewhere = format_change.misfits_url(event2, CodeFormat(codeformat.DIGITS)).split("?")[1]
     assert backend_client.get(pool_url(event, "misfits?" + elsewhere)).status_code == 404
-    page = backend_client.get(codeformat.misfits_url(event, CodeFormat(codeformat.DIGITS))).content.decode()
+    page = backend_client.get(format_change.misfits_url(event, CodeFormat(codeformat.DIGITS))).content.decode()
     assert "A-1 contains characters other than digits" in page
 
 
@@ -308,7 +308,7 @@ def test_the_page_of_misfits_answers_in_time_and_goes_on_from_there(backend_clie
     monkeypatch.setattr("pretix_secrets_import.control.views.pool.MISFITS_SECONDS", 0)
     for secret in ("A-1", "123", "A-2"):
         add_secret(event, secret)
-    page = backend_client.get(codeformat.misfits_url(event, CodeFormat(codeformat.DIGITS))).content.decode()
+    page = backend_client.get(format_change.misfits_url(event, CodeFormat(codeformat.DIGITS))).content.decode()
     assert "shows what it found so far" in page and "A-1" in page and "A-2" not in page
     page = backend_client.get(next_page(page)).content.decode()  # "123" fits: nothing to show, but it goes on
     assert "shows what it found so far" in page and 'name="secret"' not in page and "All unused" not in page
@@ -319,7 +319,7 @@ def test_the_page_of_misfits_answers_in_time_and_goes_on_from_there(backend_clie
 
 
 def test_a_change_that_takes_too_long_to_check_is_refused(token_client, event, monkeypatch):
-    monkeypatch.setattr(codeformat, "CHECK_SECONDS", 0)
+    monkeypatch.setattr(format_change, "CHECK_SECONDS", 0)
     add_secret(event, "123")
     resp = token_client.patch(settings_api(event), {codeformat.FORMAT: "digits"}, format="json")
     assert resp.status_code == 400
@@ -420,26 +420,26 @@ def test_any_text_as_a_regular_expression_gets_an_answer(pattern):
 def test_a_change_is_refused_when_secrets_came_in_while_the_pool_was_checked(token_client, event, monkeypatch):
     """What another connection commits during the check may not have been read: the organizer saves again."""
     add_secret(event, "123")
-    scan = codeformat.misfits
+    scan = format_change.misfits
 
     def scan_then_import(*args, **kwargs):
         found = list(scan(*args, **kwargs))
         add_secret(event, "A-1")
         return found
 
-    monkeypatch.setattr(codeformat, "misfits", scan_then_import)
+    monkeypatch.setattr(format_change, "misfits", scan_then_import)
     resp = token_client.patch(settings_api(event), {codeformat.FORMAT: "digits"}, format="json")
     assert resp.status_code == 400
     assert resp.data[codeformat.FORMAT] == ["Secrets were added to the pool or removed while it was checked against "
                                             "the new format. Please save again."]
-    monkeypatch.setattr(codeformat, "misfits", scan)
+    monkeypatch.setattr(format_change, "misfits", scan)
     resp = token_client.patch(settings_api(event), {codeformat.FORMAT: "digits"}, format="json")
     assert resp.status_code == 400 and "1 unused secret in the pool does not fit" in resp.data[codeformat.FORMAT][0]
 
 
 def test_a_change_is_refused_when_a_secret_was_changed_while_the_pool_was_checked(token_client, event, monkeypatch):
     secret = add_secret(event, "123")
-    scan = codeformat.misfits
+    scan = format_change.misfits
 
     def scan_then_edit(*args, **kwargs):
         found = list(scan(*args, **kwargs))
@@ -449,7 +449,7 @@ def test_a_change_is_refused_when_a_secret_was_changed_while_the_pool_was_checke
             secret.log_action("pretix_secrets_import.secret.changed", data=secret.as_row())
         return found
 
-    monkeypatch.setattr(codeformat, "misfits", scan_then_edit)
+    monkeypatch.setattr(format_change, "misfits", scan_then_edit)
     resp = token_client.patch(settings_api(event), {codeformat.FORMAT: "digits"}, format="json")
     assert resp.status_code == 400 and "Please save again" in resp.data[codeformat.FORMAT][0]
     # a free format checks nothing, so nothing that happens meanwhile matters
@@ -495,7 +495,7 @@ def test_an_expression_stored_before_its_rules_refuses_secrets_with_a_message(to
 def test_the_page_of_misfits_shows_what_is_wrong_with_a_format_it_was_linked_with(backend_client, event):
     """A link signed for an expression that this version does not take: the page says why, and checks nothing."""
     add_secret(event, "A-1")
-    url = codeformat.misfits_url(event, CodeFormat(codeformat.PATTERN, pattern=r"(a)\1"))
+    url = format_change.misfits_url(event, CodeFormat(codeformat.PATTERN, pattern=r"(a)\1"))
     resp = backend_client.get(url)
     assert resp.status_code == 200 and r"Backreferences such as \1 are not supported" in resp.content.decode()
     assert "All unused" not in resp.content.decode() and 'name="secret"' not in resp.content.decode()

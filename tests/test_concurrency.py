@@ -10,7 +10,7 @@ from pretix.base.modelimport import DataImportError
 
 from pretix_secrets_import.importing import columns, files, pipeline
 from pretix_secrets_import.models import ImportedSecret
-from pretix_secrets_import.pool import codeformat
+from pretix_secrets_import.pool import format_change
 
 from .helpers import url
 
@@ -120,14 +120,14 @@ def test_a_code_format_change_while_a_file_is_imported_fails_the_import(token_cl
 def test_a_file_import_that_commits_while_a_format_change_reads_the_pool_fails_the_change(
         token_client, event, monkeypatch):
     """The change's read of the pool cannot see what commits during it; it notices that the pool changed."""
-    scan = codeformat.misfits
+    scan = format_change.misfits
 
     def scan_then_let_the_import_commit(*args, **kwargs):
         found = list(scan(*args, **kwargs))
         held.finish()
         return found
 
-    monkeypatch.setattr(codeformat, "misfits", scan_then_let_the_import_commit)
+    monkeypatch.setattr(format_change, "misfits", scan_then_let_the_import_commit)
     held = HeldImport(event, monkeypatch)
     try:
         resp = change_format(token_client, event)

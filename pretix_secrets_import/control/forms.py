@@ -7,7 +7,7 @@ from pretix.base.models import ItemVariation
 from pretix_secrets_import import event_settings
 from pretix_secrets_import.importing.columns import ColumnMapping, Source
 from pretix_secrets_import.importing.files import ENCODINGS, MAX_UPLOAD_SIZE
-from pretix_secrets_import.pool import codeformat
+from pretix_secrets_import.pool import format_change
 from pretix_secrets_import.pool.rules import SECRET_MAX_LENGTH
 from pretix_secrets_import.pool.store import starting_with
 from pretix_secrets_import.pool.validation import clean_rows
@@ -34,7 +34,7 @@ class SecretsImportSettingsForm(_SettingsFields):
         data.update(event_settings.fill_blanks(data))
         if not self.errors:
             try:
-                codeformat.check_change(self.obj, {**self.obj.settings.freeze(), **data}, html=True)
+                format_change.check_change(self.obj, {**self.obj.settings.freeze(), **data}, html=True)
             except forms.ValidationError as e:
                 self.add_error(None, e)
         return data

@@ -25,8 +25,9 @@ from pretix_secrets_import.control.views.base import (
 from pretix_secrets_import.links import event_url
 from pretix_secrets_import.models import ImportedSecret
 from pretix_secrets_import.pool import store as pool
-from pretix_secrets_import.pool.codeformat import (
-    CodeFormat, TooSlow, misfits, misfits_url,
+from pretix_secrets_import.pool.codeformat import CodeFormat
+from pretix_secrets_import.pool.format_change import (
+    TooSlow, misfits, misfits_url,
 )
 from pretix_secrets_import.pool.rules import (
     ALREADY_IMPORTED, SECRET_MAX_LENGTH,
@@ -214,7 +215,7 @@ class DeleteUnusedView(PoolWriteMixin, TemplateView):
 
 class MisfitsView(PoolMixin, TemplateView):
     """
-    The unused secrets that do not fit a code format (``codeformat.check_change`` links here with the format the
+    The unused secrets that do not fit a code format (``format_change.check_change`` links here with the format the
     organizer wanted), a page at a time in import order, to delete or to compare with the vendor's list.
     """
     template_name = "pretix_secrets_import/pool_misfits.html"
