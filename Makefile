@@ -103,14 +103,14 @@ docs: $(VENV)/.installed-dev
 	@$(call pip_install,-c constraints.txt -e '$(DOCS_EXTRAS)')
 	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
 
-# The whole gate loop on PostgreSQL (tests/test_gate_loop.py): sell, pay, cancel, regenerate and expire tickets, then
+# The whole gate loop on PostgreSQL (tests/gate/test_loop.py): sell, pay, cancel, regenerate and expire tickets, then
 # a table of pretix' order data beside the feed, the webhook deliveries to a local receiver and the gate lists.
 gate-loop: $(VENV)/.installed-dev $(MO_FILES)
-	PRETIX_CONFIG_FILE=$(PG_CONFIG) $(PY) -m pytest -s -q tests/test_gate_loop.py
+	PRETIX_CONFIG_FILE=$(PG_CONFIG) $(PY) -m pytest -s -q tests/gate/test_loop.py
 
 # Screenshots of the backend pages and of two ticket PDFs for README.md and the manual (docs/).
 screenshots: $(VENV)/.installed-dev browser $(MO_FILES)
-	SCREENSHOT_DIR=docs/screenshots $(PY) -m pytest -q tests/test_browser.py tests/test_barcodes.py::test_the_demo_series_prints_code_128
+	SCREENSHOT_DIR=docs/screenshots $(PY) -m pytest -q tests/test_browser.py tests/tickets/test_barcodes.py::test_the_demo_series_prints_code_128
 
 # flake8 and isort, then .ci/structure: no import cycle in the package, no module over 400 lines (models.py under
 # 300), no function over 60, README.md at most 250 lines. ruff has no rule for lines per function or module, nor for

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from pretix.base.models import Organizer, User
 
-from .helpers import make_event, make_team, token_client_for
+from tests.helpers import make_event, make_team, token_client_for
 
 # Creating the test database runs outside of any django-scopes scope.
 utils.setup_databases = scopes_disabled()(utils.setup_databases)

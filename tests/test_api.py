@@ -9,8 +9,9 @@ from django_scopes import scopes_disabled
 from pretix.base.models import LogEntry
 
 from pretix_secrets_import.models import ImportedSecret
-
-from .helpers import add_secret, add_ticket, make_team, token_client_for, url
+from tests.helpers import (
+    add_secret, add_ticket, make_team, token_client_for, url,
+)
 
 pytestmark = pytest.mark.django_db
 

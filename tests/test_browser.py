@@ -32,8 +32,7 @@ from pretix.base.models import Organizer, User
 from demo import setup_demo
 from pretix_secrets_import.models import ImportedSecret
 from pretix_secrets_import.pool.rules import SECRET_MAX_LENGTH
-
-from .helpers import PLUGINS, make_team
+from tests.helpers import PLUGINS, make_team
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

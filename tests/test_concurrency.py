@@ -11,8 +11,7 @@ from pretix.base.modelimport import DataImportError
 from pretix_secrets_import.importing import columns, files, pipeline
 from pretix_secrets_import.models import ImportedSecret
 from pretix_secrets_import.pool import format_change
-
-from .helpers import url
+from tests.helpers import url
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

@@ -25,9 +25,8 @@ from pretix.base.models import LogEntry, Order, OrderPosition
 
 from pretix_secrets_import.models import ImportedSecret
 from pretix_secrets_import.pool.store import insert_rows
-
-from .helpers import counted_summary, pool_summary, url
-from .test_generator import orders_url
+from tests.helpers import counted_summary, pool_summary, url
+from tests.sales.test_generator import orders_url
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

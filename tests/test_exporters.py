@@ -16,10 +16,9 @@ from pretix.base.models import Event, Order
 from pretix_secrets_import import exporters
 from pretix_secrets_import.exporters import ImportedSecretExporter
 from pretix_secrets_import.models import ImportedSecret
-
-from .helpers import add_secret, make_team, token_client_for
-from .test_gate import place, post
-from .test_generator import use_generator
+from tests.gate.test_states import place, post
+from tests.helpers import add_secret, make_team, token_client_for
+from tests.sales.test_generator import use_generator
 
 pytestmark = pytest.mark.django_db
 

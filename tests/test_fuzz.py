@@ -53,9 +53,10 @@ from pretix_secrets_import.importing.pipeline import import_file
 from pretix_secrets_import.models import ImportedSecret, PoolAlert
 from pretix_secrets_import.pool.rules import DB_ID_MAX, validate_secret
 from pretix_secrets_import.sales.sellable import sellable
-
-from .helpers import add_secret, add_ticket, counted_summary, pool_summary, url
-from .test_importer import xlsx
+from tests.helpers import (
+    add_secret, add_ticket, counted_summary, pool_summary, url,
+)
+from tests.importing.test_importer import xlsx
 
 pytestmark = pytest.mark.django_db
 

@@ -16,8 +16,7 @@ from django_scopes import scopes_disabled
 
 from pretix_secrets_import.models import ImportedSecret, PoolCount
 from pretix_secrets_import.pool import store as pool
-
-from .helpers import add_secret
+from tests.helpers import add_secret
 
 pytestmark = pytest.mark.django_db
 
@@ -134,8 +133,7 @@ def test_upgrading_derives_the_gate_states_of_the_secrets_used_so_far(event, ite
     from pretix.base.models import Order
 
     from pretix_secrets_import.models import GateState
-
-    from .helpers import add_ticket
+    from tests.helpers import add_ticket
     add_secret(event, "FREE")
     add_secret(event, "ELSEWHERE", used=True)
     add_secret(event, "ON-TICKET", used=True)

@@ -6,8 +6,7 @@ from django_scopes import scopes_disabled
 
 from pretix_secrets_import.models import ImportedSecret
 from pretix_secrets_import.pool.validation import clean_rows
-
-from .helpers import add_secret, add_ticket
+from tests.helpers import add_secret, add_ticket
 
 pytestmark = pytest.mark.django_db
 

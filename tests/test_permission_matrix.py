@@ -37,8 +37,7 @@ from pretix_secrets_import.importing.files import FileFormat
 from pretix_secrets_import.importing.pipeline import import_file
 from pretix_secrets_import.importing.tasks import import_secrets
 from pretix_secrets_import.models import ImportedSecret
-
-from .helpers import (
+from tests.helpers import (
     add_secret, add_ticket, device_client_for, make_event, make_team,
     oauth_client_for, token_client_for, url,
 )

@@ -40,10 +40,9 @@ from pretix.base.services.orders import (
 )
 
 from pretix_secrets_import.models import ImportedSecret
-
-from . import test_generator
-from .helpers import counted_summary, pool_summary
-from .test_generator import api_order, orders_url
+from tests.helpers import counted_summary, pool_summary
+from tests.sales import test_generator
+from tests.sales.test_generator import api_order, orders_url
 
 pytestmark = pytest.mark.django_db
 

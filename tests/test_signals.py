@@ -5,8 +5,7 @@ from pretix.base.models import LogEntry
 from pretix.base.signals import event_live_issues
 
 from pretix_secrets_import.models import ImportedSecret
-
-from .helpers import add_secret, make_event, url
+from tests.helpers import add_secret, make_event, url
 
 pytestmark = pytest.mark.django_db
 

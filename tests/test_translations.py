@@ -15,8 +15,7 @@ import pytest
 from django.utils import translation
 
 from pretix_secrets_import.pool.rules import ALREADY_IMPORTED
-
-from .helpers import add_secret
+from tests.helpers import add_secret
 
 PACKAGE = Path(__file__).resolve().parent.parent / "pretix_secrets_import"
 CATALOGS = sorted(PACKAGE.glob("locale/*/LC_MESSAGES/django.po"))

@@ -3,7 +3,7 @@ Which of the entries pretix logs on an order change its tickets as a gate sees t
 secret, product, date, validity window, block, and the order's status, approval and ``valid_if_pending``.
 
 Only those make the plugin derive the order's gate states again (``gate.order_logged``); the others (check-ins,
-emails, payments, invoices, comments, ...) cost nothing. ``tests/test_order_actions.py`` fails when pretix
+emails, payments, invoices, comments, ...) cost nothing. ``tests/gate/test_order_actions.py`` fails when pretix
 registers an order log type that neither list knows, so that an upgrade cannot slip a ticket change past the gate.
 A type unknown at run time (a plugin's, or one pretix logs without registering it) counts as a change: deriving
 once too often costs a few queries, missing a change costs a wrong answer at the gate.
@@ -40,7 +40,7 @@ CHANGES_NO_TICKET = (
     "pretix.plugins.",  # plugins change tickets through pretix' order services, which log the core types
 )
 
-# Written by pretix after the order's status has changed and been saved (pretix 2026.8; tests/test_gate.py covers
+# Written by pretix after the order's status has changed and been saved (pretix 2026.8; tests/gate/test_states.py covers
 # each): deriving the secrets then sees the final state, no second look after the commit is needed.
 LOGGED_AFTER_THE_CHANGE = frozenset(ORDER + kind for kind in (
     "placed", "placed.require_approval", "paid", "canceled", "expired", "approved", "denied", "reactivated",

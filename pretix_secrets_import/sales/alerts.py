@@ -85,7 +85,7 @@ def pool_grew(event, groups=None):
     """
     Unused secrets were added to ``groups`` of ``event``'s pool (``None``: to any groups), or moved there: re-arm the
     alerts of the products (variations, dates) they fit that have reached the threshold again. Every write that adds
-    secrets calls this in its transaction (tests/test_alerts.py checks every such write path).
+    secrets calls this in its transaction (tests/sales/test_alerts.py checks every such write path).
     """
     alerts = [alert for alert in PoolAlert.objects.filter(event=event)
               if groups is None or any(fits(group, Group.of(alert)) for group in groups)]

@@ -11,8 +11,7 @@ from pretix.control.views.orders import OrderContactChange
 
 from pretix_secrets_import.models import ImportedSecret
 from pretix_secrets_import.sales import safeguards
-
-from .helpers import add_secret
+from tests.helpers import add_secret
 
 
 def test_patched_code_is_the_reviewed_one():

@@ -10,9 +10,9 @@ from django_scopes import scopes_disabled
 
 from pretix.base.models import CachedFile, Order
 
-from . import test_generator
-from .helpers import add_secret
-from .test_generator import pool_state, ticket_secrets
+from tests.helpers import add_secret
+from tests.sales import test_generator
+from tests.sales.test_generator import pool_state, ticket_secrets
 
 pytestmark = pytest.mark.django_db
 

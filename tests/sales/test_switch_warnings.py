@@ -9,7 +9,7 @@ from django_scopes import scopes_disabled
 
 from pretix.base.models import Event, LogEntry
 
-from .helpers import add_secret, make_team
+from tests.helpers import add_secret, make_team
 
 pytestmark = pytest.mark.django_db
 

@@ -10,10 +10,9 @@ from pretix_secrets_import.models import ImportedSecret
 from pretix_secrets_import.pool import codeformat, format_change
 from pretix_secrets_import.pool.codeformat import CodeFormat
 from pretix_secrets_import.tickets import barcodes
-
-from .helpers import URL, add_secret
-from .test_importer import write
-from .test_views import pool_url, settings_url, upload
+from tests.control.test_views import pool_url, settings_url, upload
+from tests.helpers import URL, add_secret
+from tests.importing.test_importer import write
 
 pytestmark = pytest.mark.django_db
 

@@ -17,10 +17,9 @@ from pretix_secrets_import.importing.pipeline import import_file
 from pretix_secrets_import.models import PoolAlert
 from pretix_secrets_import.sales.alerts import ACTION_TYPE, THRESHOLD_MAX
 from pretix_secrets_import.sales.generator import allocate_secret
-
-from .helpers import add_secret, make_team, token_client_for, url
-from .test_generator import api_order, use_generator
-from .test_views import pool_url, upload
+from tests.control.test_views import pool_url, upload
+from tests.helpers import add_secret, make_team, token_client_for, url
+from tests.sales.test_generator import api_order, use_generator
 
 pytestmark = pytest.mark.django_db
 needs_postgresql = pytest.mark.skipif(connection.vendor != "postgresql",

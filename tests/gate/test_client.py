@@ -5,10 +5,9 @@ import json
 import pytest
 
 from pretix_secrets_import.gate import client as gate_sync
-
-from . import test_generator
-from .helpers import add_secret, url
-from .test_gate import place, post
+from tests.gate.test_states import place, post
+from tests.helpers import add_secret, url
+from tests.sales import test_generator
 
 pytestmark = pytest.mark.django_db
 shop = test_generator.shop
@@ -35,7 +34,7 @@ def rows(path):
         return list(csv.DictReader(f))
 
 
-@pytest.mark.django_db(transaction=True)  # a real commit moves the cursor on PostgreSQL (tests/test_feed.py)
+@pytest.mark.django_db(transaction=True)  # a real commit moves the cursor on PostgreSQL (tests/gate/test_feed.py)
 def test_first_sync_then_polls_write_the_files(token_client, shop, committed, tmp_path):
     for secret in ("A", "B", "C"):
         add_secret(shop.event, secret)

@@ -12,11 +12,10 @@ from pretix_secrets_import.pool.store import Group
 from pretix_secrets_import.sales.sellable import (
     Sellable, sellable, shortfall, sold_out, targets,
 )
-
-from . import test_generator
-from .helpers import add_secret, url
-from .test_alerts import dashboard
-from .test_generator import use_generator
+from tests.helpers import add_secret, url
+from tests.sales import test_generator
+from tests.sales.test_alerts import dashboard
+from tests.sales.test_generator import use_generator
 
 pytestmark = pytest.mark.django_db
 shop, series_shop = test_generator.shop, test_generator.series_shop  # the same fixtures

@@ -15,8 +15,7 @@ from pretix.base.services.orders import (
 
 from pretix_secrets_import.models import ImportedSecret
 from pretix_secrets_import.sales.generator import allocate_secret, check_cart
-
-from .helpers import add_secret
+from tests.helpers import add_secret
 
 pytestmark = pytest.mark.django_db
 

@@ -10,11 +10,10 @@ from pretix.base.models import OrderPosition
 
 from pretix_secrets_import.pool import store as pool
 from pretix_secrets_import.sales.generator import allocate_secret
-
-from .helpers import (
+from tests.helpers import (
     add_secret, counted_summary, pool_summary, token_client_for,
 )
-from .test_generator import api_order, pool_state
+from tests.sales.test_generator import api_order, pool_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

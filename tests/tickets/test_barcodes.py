@@ -13,11 +13,10 @@ from pretix.plugins.ticketoutputpdf.ticketoutput import PdfTicketOutput
 
 from pretix_secrets_import.pool.codeformat import CodeFormat
 from pretix_secrets_import.tickets import barcodes
-
-from . import test_generator
-from .helpers import add_secret, token_client_for
-from .test_gate import order_of, place
-from .test_generator import api_order
+from tests.gate.test_states import order_of, place
+from tests.helpers import add_secret, token_client_for
+from tests.sales import test_generator
+from tests.sales.test_generator import api_order
 
 pytestmark = pytest.mark.django_db
 shop = test_generator.shop

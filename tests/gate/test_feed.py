@@ -7,12 +7,11 @@ from django_scopes import scopes_disabled
 from pretix.base.models import LogEntry
 
 from pretix_secrets_import.gate import feed
-
-from . import test_generator
-from .helpers import (
+from tests.gate.test_states import place, post, subscribe
+from tests.helpers import (
     add_secret, device_client_for, make_team, token_client_for, url,
 )
-from .test_gate import place, post, subscribe
+from tests.sales import test_generator
 
 pytestmark = pytest.mark.django_db
 # On PostgreSQL a test's own transaction stays open until its end, and the feed delivers what open transactions

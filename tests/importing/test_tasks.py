@@ -1,7 +1,7 @@
 """
 The import as a task: its run's life cycle (queued, running, imported / failed / lost), what the import page makes of
 a task that never started or whose worker died, double submits, retries, time limits, and imports too large for a web
-request. A real Celery worker that is killed mid-import is in tests/test_worker.py.
+request. A real Celery worker that is killed mid-import is in tests/importing/test_worker.py.
 """
 import time
 import uuid
@@ -22,8 +22,7 @@ from pretix_secrets_import.importing.columns import ColumnMapping
 from pretix_secrets_import.importing.files import FileFormat
 from pretix_secrets_import.models import ImportRun
 from pretix_secrets_import.pool import store as pool
-
-from .test_views import pool_rows, pool_url, upload
+from tests.control.test_views import pool_rows, pool_url, upload
 
 pytestmark = pytest.mark.django_db
 CSV_FORM = {"format_set": "1", "encoding": "utf-8", "delimiter": ",", "secret": "column:0"}

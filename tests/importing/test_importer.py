@@ -22,8 +22,7 @@ from pretix_secrets_import.importing.files import (
 )
 from pretix_secrets_import.importing.pipeline import import_file
 from pretix_secrets_import.models import ImportedSecret
-
-from .helpers import add_secret, add_ticket
+from tests.helpers import add_secret, add_ticket
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from pretix.base.services.checkin import perform_checkin
 from pretix_secrets_import.gate import admission
 from pretix_secrets_import.gate.admission import Scope
 
-# The sources of pretix 2026.8.0 that admission.py was written against and tests/test_list_feed.py compares with.
+# The sources of pretix 2026.8.0 that admission.py was written against and tests/gate/test_list_feed.py compares with.
 REVIEWED = {
     perform_checkin: "d2443fb920c3ffc867419ba33288b15b6891af08ebda0b7358981950bcbd4c37",
     _redeem_process: "154bb296a8ba6356a8f3351e9d3850643fd12c0c4b90da416442e423686ee5e8",
@@ -25,7 +25,7 @@ REVIEWED = {
 def test_pretix_check_in_code_is_the_reviewed_one(function):
     digest = hashlib.sha256(inspect.getsource(function).encode()).hexdigest()
     assert digest == REVIEWED[function], (
-        f"pretix changed {function.__name__}: compare it with admission.py, run tests/test_list_feed.py, then "
+        f"pretix changed {function.__name__}: compare it with admission.py, run tests/gate/test_list_feed.py, then "
         f"update the digest here")
 
 

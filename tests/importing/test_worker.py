@@ -31,9 +31,8 @@ from pretix_secrets_import.importing import tasks
 from pretix_secrets_import.importing.columns import ColumnMapping
 from pretix_secrets_import.importing.files import FileFormat
 from pretix_secrets_import.models import ImportedSecret, ImportRun
-
-from .test_crash_safety import assert_counted, query
-from .test_tasks import process_url_of
+from tests.importing.test_tasks import process_url_of
+from tests.test_crash_safety import assert_counted, query
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

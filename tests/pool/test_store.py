@@ -5,8 +5,7 @@ from django_scopes import scopes_disabled
 
 from pretix_secrets_import.models import ImportedSecret, PoolCount
 from pretix_secrets_import.pool import store as pool
-
-from .helpers import add_secret, counted_summary, make_event, pool_summary
+from tests.helpers import add_secret, counted_summary, make_event, pool_summary
 
 pytestmark = pytest.mark.django_db
 

@@ -11,11 +11,13 @@ from django_scopes import scope, scopes_disabled
 
 from pretix.base.services.orders import OrderChangeManager
 
-from . import test_generator
-from .helpers import add_secret, device_client_for, make_team, token_client_for
-from .test_feed import feed_url, read_all
-from .test_gate import order_of, place, post
-from .test_generator import api_order, orders_url
+from tests.gate.test_feed import feed_url, read_all
+from tests.gate.test_states import order_of, place, post
+from tests.helpers import (
+    add_secret, device_client_for, make_team, token_client_for,
+)
+from tests.sales import test_generator
+from tests.sales.test_generator import api_order, orders_url
 
 pytestmark = pytest.mark.django_db
 shop, series_shop = test_generator.shop, test_generator.series_shop

@@ -12,10 +12,9 @@ from pretix.base.services.orders import OrderChangeManager
 
 from pretix_secrets_import.gate import states as gate
 from pretix_secrets_import.models import GateState
-
-from . import test_generator
-from .helpers import add_secret, url
-from .test_generator import api_order, orders_url
+from tests.helpers import add_secret, url
+from tests.sales import test_generator
+from tests.sales.test_generator import api_order, orders_url
 
 pytestmark = pytest.mark.django_db
 shop, series_shop = test_generator.shop, test_generator.series_shop

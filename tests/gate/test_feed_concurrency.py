@@ -13,8 +13,7 @@ from django_scopes import scopes_disabled
 
 from pretix_secrets_import.gate import states as gate
 from pretix_secrets_import.models import GateState
-
-from .helpers import add_secret, url
+from tests.helpers import add_secret, url
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

@@ -23,10 +23,9 @@ from pretix.base.services.orders import (
 from pretix_secrets_import import exporters
 from pretix_secrets_import.gate import states as gate
 from pretix_secrets_import.models import ImportedSecret
-
-from . import test_generator
-from .helpers import add_secret, url
-from .test_gate import place, post
+from tests.gate.test_states import place, post
+from tests.helpers import add_secret, url
+from tests.sales import test_generator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 shop = test_generator.shop

@@ -17,8 +17,7 @@ from pretix_secrets_import.control.views import (
     base as base_views, pool as pool_views,
 )
 from pretix_secrets_import.models import ImportedSecret
-
-from .helpers import add_secret, add_ticket, make_team
+from tests.helpers import add_secret, add_ticket, make_team
 
 pytestmark = pytest.mark.django_db
 
