@@ -5,9 +5,8 @@ check-ins and entry counts) and what a gate cannot evaluate (the list's custom r
 
 The rules are pretix' own, in the order ``pretix.base.services.checkin.perform_checkin`` applies them; the lookup of
 the secret is that of ``pretix.api.views.checkin._redeem_process`` (only positions that are not canceled, and of the
-list's date, count).
-``tests/gate/test_admission.py`` fails when pretix changes either function, and ``tests/gate/test_list_feed.py`` compares every
-answer with pretix' own simulated check-in.
+list's date, count). ``tests/gate/test_admission.py`` fails when pretix changes either function, and
+``tests/gate/test_list_feed.py`` compares every answer with pretix' own simulated check-in.
 """
 import hashlib
 import json

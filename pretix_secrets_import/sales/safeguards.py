@@ -21,8 +21,9 @@ from pretix_secrets_import.sales.generator import OrderError
 
 logger = logging.getLogger(__name__)
 
-# The pretix release and the code of OrderContactChange.post this patch was reviewed against; tests/sales/test_safeguards.py
-# fails when the installed pretix differs, so that an upgrade gets a review instead of silently losing the patch.
+# The pretix release and the code of OrderContactChange.post this patch was reviewed against;
+# tests/sales/test_safeguards.py fails when the installed pretix differs, so that an upgrade gets a review instead of
+# silently losing the patch.
 REVIEWED_PRETIX = "2026.8"
 REVIEWED_FINGERPRINT = "1e32110fb3db1c300cbb09a0dab576c88a2fc25c9f21e0a577f1fc7a950eaff0"
 
