@@ -59,7 +59,7 @@ assert client.get(warm_up_url).status_code == 200
 with open(payload_file) as f:
     payload = json.load(f)
 if mode == "pause":
-    from pretix_secrets_import import generator
+    from pretix_secrets_import.sales import generator
     allocate = generator.allocate_secret
 
     def paused_allocate(*args, **kwargs):
