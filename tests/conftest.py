@@ -10,20 +10,27 @@ from rest_framework.test import APIClient
 
 from pretix.base.models import Organizer, User
 
+from tests import database
 from tests.helpers import make_event, make_team, token_client_for
-
-# Creating the test database runs outside of any django-scopes scope.
-utils.setup_databases = scopes_disabled()(utils.setup_databases)
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
+def django_db_setup(request, django_test_environment, django_db_blocker, django_db_keepdb, django_db_createdb,
+                    django_db_modify_db_settings):
     """
-    pretix' migrations leave data behind (a first admin user), which a transactional test's flush removes: empty the
-    tables once, so that every test starts from the same state, whichever ran before it.
+    pytest-django's database set-up with the schema built once per run (tests/database.py). pretix' migrations leave
+    data behind (a first admin user), which a transactional test's flush removes: empty the tables once, so that every
+    test starts from the same state, whichever ran before it.
     """
+    verbosity = request.config.option.verbose
+    keepdb = django_db_keepdb and not django_db_createdb
     with django_db_blocker.unblock(), scopes_disabled():
+        databases = database.set_up(keepdb, verbosity)
         call_command("flush", interactive=False, verbosity=0)
+    yield
+    if not django_db_keepdb:
+        with django_db_blocker.unblock():
+            utils.teardown_databases(databases, verbosity=verbosity)
 
 
 @pytest.fixture(autouse=True)
@@ -156,3 +163,9 @@ def pytest_report_header(config):
 def committed(django_capture_on_commit_callbacks):
     """``with committed():`` runs what the transactions inside leave for after their commit, as a real commit would."""
     return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-django's ordering, which this keeps otherwise
+def pytest_collection_modifyitems(items):
+    """The long tests and the heavy suites first, so that the pytest-xdist workers end together."""
+    items.sort(key=lambda item: not (item.get_closest_marker("long") or item.get_closest_marker("heavy")))
