@@ -39,7 +39,10 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 WAIT = 30  # seconds; the first page compiles pretix' SCSS
 EMAIL, PASSWORD = "anna.berger@riverside-festivals.example", "correct horse battery staple"
 
-pytestmark = pytest.mark.django_db(transaction=True)  # the live server thread must see the test's data
+pytestmark = [
+    pytest.mark.django_db(transaction=True),  # the live server thread must see the test's data
+    pytest.mark.heavy,
+]
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from tests.sales.test_generator import orders_url
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
+    pytest.mark.heavy,
     pytest.mark.skipif("connection.vendor != 'postgresql'", reason="a second process needs a shared database"),
 ]
 

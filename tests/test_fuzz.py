@@ -58,7 +58,7 @@ from tests.helpers import (
 )
 from tests.importing.test_importer import xlsx
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.heavy]
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", 40))
 FUZZ = settings(

@@ -44,7 +44,7 @@ from tests.helpers import counted_summary, pool_summary
 from tests.sales import test_generator
 from tests.sales.test_generator import api_order, orders_url
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.heavy]
 
 shop = test_generator.shop  # the fixture: products ticket, workshop (morning/afternoon) and shirt (no admission)
 

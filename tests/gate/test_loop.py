@@ -27,7 +27,7 @@ from tests.gate.test_states import place, post
 from tests.helpers import add_secret, url
 from tests.sales import test_generator
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.heavy]
 shop = test_generator.shop
 
 

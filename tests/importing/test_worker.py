@@ -36,6 +36,7 @@ from tests.test_crash_safety import assert_counted, query
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
+    pytest.mark.heavy,
     pytest.mark.skipif("connection.vendor != 'postgresql'", reason="the worker needs a shared database"),
 ]
 
