@@ -13,7 +13,6 @@ real migration chain keeps its own tests (tests/test_migrations.py on both datab
 """
 import hashlib
 import importlib.metadata
-import importlib.util
 import os
 import subprocess
 import sys
@@ -23,8 +22,9 @@ from pathlib import Path
 from django.db import connection
 from django.test.utils import setup_databases
 
+from demo import schema
+
 ROOT = Path(__file__).resolve().parent.parent
-SNAPSHOT_TOOL = ROOT / "demo" / "schema.py"
 
 
 def set_up(keepdb, verbosity):
@@ -44,12 +44,9 @@ def migrate(keepdb, verbosity):
 
 
 def restore_snapshot(name) -> bool:
-    spec = importlib.util.spec_from_file_location("demo_schema", SNAPSHOT_TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
     if os.path.exists(name):
         os.remove(name)
-    return tool.restore(name)
+    return schema.restore(name)
 
 
 def set_up_from_template(name, verbosity):
@@ -88,15 +85,20 @@ def schema_key():
 
 
 def run_migrations(database):
-    """pretix' migrate command on ``database``, in a process of its own as an installation runs it."""
+    """The migrations on the PostgreSQL database ``database`` of this run's server."""
     settings = connection.settings_dict
     with tempfile.TemporaryDirectory() as data:
         config = Path(data) / "pretix.cfg"
         config.write_text(f"[pretix]\ndatadir={data}\n\n[database]\nbackend=postgresql\nname={database}\n"
                           f"user={settings['USER']}\npassword={settings['PASSWORD']}\nhost={settings['HOST']}\n"
                           f"port={settings['PORT']}\n")
-        env = {**os.environ, "PRETIX_CONFIG_FILE": str(config), "DJANGO_SETTINGS_MODULE": "pretix.settings"}
-        subprocess.run([sys.executable, "-m", "pretix", "migrate", "--noinput", "-v", "0"], env=env, check=True)
+        pretix_migrate(config)
+
+
+def pretix_migrate(config):
+    """pretix' migrate command with the pretix.cfg ``config``, in a process of its own as an installation runs it."""
+    env = {**os.environ, "PRETIX_CONFIG_FILE": str(config), "DJANGO_SETTINGS_MODULE": "pretix.settings"}
+    subprocess.run([sys.executable, "-m", "pretix", "migrate", "--noinput", "-v", "0"], env=env, check=True)
 
 
 def template_name():

@@ -1,15 +1,13 @@
 """demo/schema.sql, which spares the first `make demo` its migrations and each test run on SQLite its schema, is what
 the migrations make."""
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from django.db import connection
 
 from demo import schema
+from tests import database
 
 DEMO = Path(__file__).resolve().parent.parent / "demo"
 
@@ -28,9 +26,7 @@ def migrated(data):
     """A database made by the real migrations of the installed pretix and of the plugin, as `make demo-schema` does."""
     config = data / "pretix.cfg"
     config.write_text((DEMO / "pretix.cfg.in").read_text().replace("@PORT@", "8000").replace("@DATA@", str(data)))
-    env = {**os.environ, "PRETIX_CONFIG_FILE": str(config), "PYTHONPATH": str(DEMO),
-           "DJANGO_SETTINGS_MODULE": "demo_settings"}
-    subprocess.run([sys.executable, "-m", "pretix", "migrate", "--noinput", "-v", "0"], env=env, check=True)
+    database.pretix_migrate(config)
     return data / "db.sqlite3"
 
 

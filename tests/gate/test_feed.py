@@ -96,6 +96,7 @@ def test_a_change_behind_a_page_already_read_is_in_the_next_poll(token_client, s
     assert [(r["secret"], r["state"]) for r in changed] == [("A", "valid")]
 
 
+@committing  # a poll reads what committed transactions wrote, as a gate does
 def test_poll_pages_and_filters(token_client, series_shop, committed):
     event = series_shop.event
     for i in range(3):
