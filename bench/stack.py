@@ -6,7 +6,6 @@ as Celery broker, result backend, cache and session store. On SQLite the schema 
 snapshot `make demo` uses, if it fits the installed pretix; pretix' own migrate command then applies what is newer
 (everything on PostgreSQL or without a snapshot). Django then runs in this process with bench_settings.
 """
-import importlib.util
 import os
 import re
 import shutil
@@ -46,14 +45,6 @@ def write_config(datadir, db, pg_db, redis_dbs=(), import_queue=None):
     with open(path, "w") as f:
         f.write(text)
     return path
-
-
-def load_tool(path):
-    """A tool of this checkout (demo/schema.py), loaded by its path: bench/ is not a package."""
-    spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], os.path.join(ROOT, path))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
 
 
 def pg_connect(dbname, autocommit=False):
@@ -101,8 +92,9 @@ class Pretix:
 
     def restore_snapshot(self):
         """On SQLite, the migrated schema in a second instead of the two minutes of pretix' ~470 migrations."""
-        if self.db == "sqlite":
-            load_tool("demo/schema.py").restore(os.path.join(self.datadir, "db.sqlite3"))
+        if self.db == "sqlite":  # as `make demo` does
+            subprocess.run([sys.executable, os.path.join(ROOT, "demo", "schema.py"), "restore",
+                            os.path.join(self.datadir, "db.sqlite3")], check=True)
 
     def setup_django(self):
         """Django in this process on this pretix.cfg, with bench_settings."""

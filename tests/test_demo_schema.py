@@ -1,7 +1,6 @@
 """demo/schema.sql, which spares the first `make demo` its migrations and each test run on SQLite its schema, is what
 the migrations make."""
 import sqlite3
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -9,7 +8,7 @@ from django.db import connection
 from demo import schema
 from tests import database
 
-DEMO = Path(__file__).resolve().parent.parent / "demo"
+DEMO = schema.SNAPSHOT.parent
 
 pytestmark = pytest.mark.skipif(connection.vendor != "sqlite", reason="the demo runs on SQLite")
 
