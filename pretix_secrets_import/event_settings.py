@@ -116,3 +116,12 @@ def form_fields() -> dict:
 def fill_blanks(data: dict) -> dict:
     """A settings form's cleaned data with what an empty entry stands for."""
     return {**data, **{s.key: s.blank for s in SETTINGS if s.blank is not None and s.key in data and not data[s.key]}}
+
+
+def show_blanks(initial: dict) -> dict:
+    """
+    A settings form's initial data with an empty entry where a number stands for "no limit" (the inverse of
+    ``fill_blanks``), so that the form shows what its help text asks for instead of a 0.
+    """
+    return {**initial, **{s.key: None for s in SETTINGS
+                          if s.type is int and s.blank is not None and s.key in initial and initial[s.key] == s.blank}}

@@ -21,6 +21,7 @@ _SettingsFields = type(SettingsForm)("_SettingsFields", (SettingsForm,), {
 class SecretsImportSettingsForm(_SettingsFields):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.initial = event_settings.show_blanks(self.initial)
         self.fields["secrets_import_products"].choices = [
             (str(item.pk), str(item.name)) for item in self.obj.items.all()
         ]

@@ -17,6 +17,7 @@ from pretix_secrets_import.control.views import (
     base as base_views, pool as pool_views,
 )
 from pretix_secrets_import.models import ImportedSecret
+from pretix_secrets_import.pool.codeformat import LENGTH_MAX, LENGTH_MIN
 from tests.helpers import add_secret, add_ticket, make_team
 
 pytestmark = pytest.mark.django_db
@@ -51,6 +52,18 @@ def test_settings_page_saves_products_and_fallback(backend_client, event, item, 
     assert event.settings.secrets_import_when_empty == "random"
     page = backend_client.get(settings_url(event)).content.decode()
     assert f'value="{item2.pk}"' in page and "checked" in page
+
+
+def test_settings_page_shows_no_length_limit_as_an_empty_field(backend_client, event):
+    """The help text says "leave empty for no limit": the stored 0 is shown so, and a set limit as its number."""
+    def length_inputs():
+        page = backend_client.get(settings_url(event)).content.decode()
+        return [re.search(rf'<input[^>]*name="{key}"[^>]*>', page).group(0) for key in (LENGTH_MIN, LENGTH_MAX)]
+
+    assert not any("value=" in field for field in length_inputs())
+    event.settings.set(LENGTH_MIN, 8)
+    shortest, longest = length_inputs()
+    assert 'value="8"' in shortest and "value=" not in longest
 
 
 def test_settings_page_rejects_foreign_product(backend_client, event, event2_item):
