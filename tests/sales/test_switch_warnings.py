@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 from django_scopes import scopes_disabled
 
-from pretix.base.models import Event, LogEntry
+from pretix.base.models import Event, LogEntry, User
 
 from tests.helpers import add_secret, make_team
 
@@ -18,6 +18,10 @@ WARNING = 'id="secrets-import-switch-warning"'
 
 def plugins_url(event):
     return f"/control/event/{event.organizer.slug}/{event.slug}/settings/plugins"
+
+
+def dashboard_url(event):
+    return f"/control/event/{event.organizer.slug}/{event.slug}/"
 
 
 def tickets_url(event):
@@ -66,7 +70,8 @@ def test_disabling_on_the_plugins_page_warns_and_logs(backend_client, in_use):
     assert ("Secrets Import is disabled for this event, but “Imported secrets” is still its ticket code generator: "
             "new tickets get random secrets now") in html
     assert "2 unused imported secrets remain in the pool." in html
-    assert f'<a href="{plugins_url(in_use)}?q=pretix_secrets_import">Enable Secrets Import again</a>' in html
+    assert f'<form method="post" action="{plugins_url(in_use)}"' in html
+    assert 'name="plugin:pretix_secrets_import" value="enable"' in html
     with scopes_disabled():
         in_use.refresh_from_db()
     assert "pretix_secrets_import" not in in_use.get_plugins()
@@ -80,7 +85,11 @@ def test_disabling_on_the_plugins_page_warns_and_logs(backend_client, in_use):
     # The ticket settings page says the same while the plugin is off.
     assert "Secrets Import is disabled for this event" in page(backend_client, tickets_url(in_use))
 
-    # Enabling the plugin again brings the pool back, and the warning turns into the one before disabling.
+    # The event's dashboard, which shows the plugin's widgets only while it is enabled, says so as well.
+    assert "Secrets Import is disabled for this event" in page(backend_client, dashboard_url(in_use))
+
+    # Its button enables the plugin again, which brings the pool back; the warning turns into the one before
+    # disabling.
     resp = backend_client.post(plugins_url(in_use), {"plugin:pretix_secrets_import": "enable"}, follow=True)
     html = resp.content.decode()
     assert "Secrets Import is disabled for this event" not in html
@@ -146,7 +155,7 @@ def test_ticket_settings_without_unused_secrets_show_nothing(backend_client, eve
 
 
 def test_warnings_only_on_these_pages(backend_client, in_use):
-    assert WARNING not in page(backend_client, f"/control/event/{in_use.organizer.slug}/{in_use.slug}/")
+    assert WARNING not in page(backend_client, dashboard_url(in_use))
 
 
 def test_warnings_need_the_settings_permission(organizer, user, in_use):
@@ -156,3 +165,11 @@ def test_warnings_need_the_settings_permission(organizer, user, in_use):
     resp = client.get(plugins_url(in_use))
     assert resp.status_code == 403  # pretix' error page, rendered for the plugins page's URL
     assert WARNING not in resp.content.decode()
+    # The dashboard does not tell who cannot enable the plugin again.
+    backend = Client()
+    make_team(organizer, ["event.settings.general:write", "event.orders:read"]).members.add(
+        admin := User.objects.create_user("settings@example.org", "dummy"))
+    backend.login(email=admin.email, password="dummy")
+    backend.post(plugins_url(in_use), {"plugin:pretix_secrets_import": "disable"})
+    assert "Secrets Import is disabled for this event" in page(backend, dashboard_url(in_use))
+    assert WARNING not in page(client, dashboard_url(in_use))
