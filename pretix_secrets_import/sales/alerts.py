@@ -120,9 +120,12 @@ def group_names(event, groups):
 
 
 def group_label(item_name=None, variation_name=None, subevent_name=None) -> str:
-    """A restriction group in one line: product – variation – date."""
-    parts = [item_name or gettext("any product"), variation_name, subevent_name]
-    return " – ".join(str(p) for p in parts if p)
+    """
+    A restriction group in one line: product – variation (date). The date as pretix names it ("Day 2 - Sat, Feb. 6")
+    in brackets, so that its own dash does not read as one more part.
+    """
+    label = " – ".join(str(p) for p in (item_name or gettext("any product"), variation_name) if p)
+    return f"{label} ({subevent_name})" if subevent_name else label
 
 
 def labels(event, groups) -> list:

@@ -15,6 +15,8 @@ from pretix_secrets_import.importing.columns import ColumnMapping
 from pretix_secrets_import.importing.files import sniff
 from pretix_secrets_import.importing.pipeline import import_file
 from pretix_secrets_import.models import PoolAlert
+from pretix_secrets_import.pool.store import Group
+from pretix_secrets_import.sales import alerts
 from pretix_secrets_import.sales.alerts import ACTION_TYPE, THRESHOLD_MAX
 from pretix_secrets_import.sales.generator import allocate_secret
 from tests.control.test_views import pool_url, upload
@@ -168,6 +170,10 @@ def test_date_group_is_named(series, subevent, day_pass, sell):
     [logged] = alerts_logged(series)
     assert (logged["subevent"], logged["remaining"]) == (subevent.pk, 0)
     assert logged["subevent_name"].startswith("Day 1")
+    # pretix names a date "Day 1 - <date>": in a one-line label it stands in brackets, not as one more "–" part
+    with scopes_disabled():
+        assert alerts.labels(series, [Group(day_pass.pk, None, subevent.pk)]) == [f"Day pass ({subevent})"]
+    assert alerts.group_label("Workshop", "Morning") == "Workshop – Morning"
 
 
 def test_only_subscribed_members_who_may_read_orders_get_the_email(shop, organizer, sell, mailoutbox):
