@@ -1,6 +1,7 @@
 """
 Reading a file of secrets: its kind, encoding and delimiter (``sniff``), whether its first line is a header, and
-its lines as lists of cell texts, streamed (CSV) or row by row (XLSX), with numbers as the organizer saw them.
+its lines as lists of cell texts, streamed (CSV) or row by row (XLSX), with a number cell as the number the file
+stores (``numbers.cell_text``).
 """
 import codecs
 import csv
@@ -9,13 +10,13 @@ import logging
 import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from decimal import Decimal
 from itertools import islice
 
 from django.utils.translation import gettext as _
 
 from pretix.base.modelimport import DataImportError
 
+from pretix_secrets_import.importing import numbers
 from pretix_secrets_import.importing.columns import (
     HEADER_SAMPLE, first_line_is_header,
 )
@@ -101,24 +102,14 @@ def _guess_encoding(head: bytes) -> str:
     return codecs.lookup(best.encoding).name if best else "cp1252"
 
 
-class RoundedNumber(str):
-    """
-    A spreadsheet number of 16 or more digits. Excel keeps 15 significant digits, so the digits after the 15th may
-    have been replaced by zeros when the code was typed or pasted, and a file's number cells are read as binary
-    floating point, which is exact only to about 15 digits too.
-    """
-
-
 def _cell_text(value) -> str:
-    """A spreadsheet cell as the text the organizer sees in it."""
+    """A spreadsheet cell as text: a number as the file stores it, a date as ISO 8601, a boolean as Excel shows it."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return str(value).upper()
-    if isinstance(value, float) and value.is_integer():
-        if abs(value) >= 1e15:  # as Excel shows it: 15 significant digits
-            return RoundedNumber(format(Decimal(format(value, ".15g")), "f"))
-        return str(int(value))
+    if isinstance(value, (int, float)):
+        return numbers.cell_text(value)
     if isinstance(value, datetime):
         return value.isoformat(sep=" ", timespec="minutes") if value.time() != time(0) else value.date().isoformat()
     if isinstance(value, date):
@@ -196,8 +187,9 @@ def _read_xlsx(fileobj, progress):
 
 def count_lines(fileobj, fmt: FileFormat) -> int:
     """
-    About how many lines the file has, fast: for a CSV file its line breaks, for an Excel file the size its sheet
-    states. Enough to decide whether an import fits into a web request.
+    How many lines the file has, fast: for a CSV file exactly, counted as the import numbers them (blank lines too),
+    for an Excel file about as many, the size its sheet states. Enough to decide whether an import fits into a web
+    request.
     """
     if fmt.kind == "xlsx":
         from openpyxl import load_workbook
@@ -206,9 +198,21 @@ def count_lines(fileobj, fmt: FileFormat) -> int:
             return (workbook.worksheets[0].max_row or 0) if workbook.worksheets else 0
         except XLSX_ERRORS:
             return 0  # the import itself reports what is wrong with the file
-    # Every encoding we read writes a line break with one 0x0A byte (UTF-16 and UTF-32 pad it with zero bytes).
     fileobj.seek(0)
-    return sum(block.count(b"\n") for block in iter(lambda: fileobj.read(1024 * 1024), b""))
+    # decoded, for the line breaks of UTF-16 and UTF-32; "\n", "\r" and "\r\n" end a line, as for the csv module
+    decoder = codecs.getincrementaldecoder(fmt.encoding)(errors="replace")
+    lines, last = 0, ""
+    for block in iter(lambda: fileobj.read(1024 * 1024), b""):
+        text = decoder.decode(block)
+        if text:
+            lines += text.count("\n") + text.count("\r") - text.count("\r\n") - (last == "\r" and text[0] == "\n")
+            last = text[-1]
+    return lines + (last not in "\r\n")  # a last line without a line break
+
+
+def counts_exactly(fmt: FileFormat) -> bool:
+    """Whether ``count_lines`` counts the lines of such a file, rather than taking what the file states."""
+    return fmt.kind == "csv"
 
 
 def preview(fileobj, fmt: FileFormat, lines=10):

@@ -19,11 +19,9 @@ from django.utils.translation import gettext as _, ngettext, pgettext
 from pretix.base.modelimport import DataImportError
 from pretix.base.models import Event_SettingsStore
 
-from pretix_secrets_import.importing import files
+from pretix_secrets_import.importing import files, numbers
 from pretix_secrets_import.importing.columns import ColumnMapping
-from pretix_secrets_import.importing.files import (
-    FileFormat, RoundedNumber, read_rows,
-)
+from pretix_secrets_import.importing.files import FileFormat, read_rows
 from pretix_secrets_import.importing.resolver import Resolver
 from pretix_secrets_import.pool import codeformat, store as pool
 from pretix_secrets_import.pool.codeformat import CodeFormat
@@ -144,10 +142,6 @@ class _FileImport:
         self.chunk_errors = []
         self.line_label = _("line {number}")
         self.repeated, self.already_imported = str(REPEATED), str(ALREADY_IMPORTED)  # translated once, not per line
-        self.rounded = _("This cell holds a number of more than 15 digits, of which Excel keeps only the first 15: "
-                         "the code may have been rounded. Format the column as text in Excel and enter the codes "
-                         "again.")
-        self.spreadsheet = False
         self.column_names = {"secret": pgettext("ticket_secret", "Secret"), "item": _("Product"),
                              "variation": _("Variation"), "subevent": pgettext("subevent", "Date")}
         self.fixed = {name: source.value if source and source.kind == "fixed" else None
@@ -159,7 +153,6 @@ class _FileImport:
 
     def read(self, fileobj, fmt, progress) -> ImportResult:
         """Checks and stores every line, inside the caller's transaction."""
-        self.spreadsheet = fmt.kind == "xlsx"
         chunk = []
         header_skipped = not fmt.has_header
         for line, cells in read_rows(fileobj, fmt, progress=progress):
@@ -221,11 +214,9 @@ class _FileImport:
             self.result.trimmed += sum(1 for read, secret in zip(cells_read, secrets) if secret and read != secret)
         rows = [{"secret": secret, **self.fixed} for secret in secrets]
         texts, problems = {}, {}  # per row index, only for rows that have them
-        if self.spreadsheet:
-            for index, (_line, cells) in enumerate(chunk):
-                if secret_column < len(cells) and type(cells[secret_column]) is RoundedNumber:
-                    texts[index] = {"secret": rows[index]["secret"]}
-                    problems[index] = {"secret": self.rounded}
+        for index, refusal in numbers.refusals(cells_read).items():  # a spreadsheet may have changed the code
+            texts[index] = {"secret": rows[index]["secret"]}
+            problems[index] = {"secret": refusal}
         if self.from_columns:
             for index, (_line, cells) in enumerate(chunk):
                 row = rows[index]

@@ -8,6 +8,7 @@ from django_scopes import scopes_disabled
 from pretix.base.modelimport import ImportColumn
 from pretix.base.secrets import RandomTicketSecretGenerator
 
+from pretix_secrets_import.importing import numbers
 from pretix_secrets_import.models import ImportedSecret
 from pretix_secrets_import.pool.store import Group
 from pretix_secrets_import.sales.alerts import group_label
@@ -29,6 +30,7 @@ class PoolCheckColumn(ImportColumn):
     would not get a secret or gives such lines a random secret, as the user chose for this import.
 
     pretix offers every column the file's columns as well; they may name an option per line (``refuse``, ``random``).
+    A ticket code given in the file is checked by the rule of the plugin's own import for numbers from spreadsheets.
     """
     identifier = "secrets_import_pool_check"
     verbose_name = _("If the imported pool runs out")
@@ -70,6 +72,9 @@ class PoolCheckColumn(ImportColumn):
         item = previous_values.get("item")
         explicit = previous_values.get("secret")
         if explicit:
+            refusal = numbers.refusal(explicit)
+            if refusal:  # pretix takes any text as a ticket code, also a number that a spreadsheet shortened
+                raise ValidationError(refusal)
             with scopes_disabled():
                 in_pool = ImportedSecret.objects.filter(
                     organizer_id=self.event.organizer_id, secret=explicit, used=False,

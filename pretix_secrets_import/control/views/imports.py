@@ -25,13 +25,13 @@ from pretix.base.views.tasks import AsyncAction
 from pretix_secrets_import import config
 from pretix_secrets_import.control.forms import ImportForm, UploadForm
 from pretix_secrets_import.control.views.base import PoolWriteMixin
-from pretix_secrets_import.importing import report
+from pretix_secrets_import.importing import numbers, report
 from pretix_secrets_import.importing.columns import (
     HEADER_SAMPLE, ColumnMapping, first_line_is_header, guess_mapping,
 )
 from pretix_secrets_import.importing.files import (
-    DELIMITERS, ENCODINGS, MAX_UPLOAD_SIZE, FileFormat, count_lines, preview,
-    sniff,
+    DELIMITERS, ENCODINGS, MAX_UPLOAD_SIZE, FileFormat, count_lines,
+    counts_exactly, preview, sniff,
 )
 from pretix_secrets_import.importing.tasks import import_secrets, lost_reason
 from pretix_secrets_import.links import event_url
@@ -211,11 +211,15 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
         ctx["header"], rows = self.preview
         ctx["rows"], ctx["more"] = rows[:PREVIEW_LINES], len(rows) > PREVIEW_LINES
         if ctx["more"]:
-            # data lines, as shown: without the header; a last line without a line break is not counted
+            # data lines, as shown: without the header
             with self._open() as f:
-                ctx["about_lines"] = max(count_lines(f, self.fmt) - (1 if ctx["header"] is not None else 0), len(rows))
+                ctx["line_count"] = max(count_lines(f, self.fmt) - (1 if ctx["header"] is not None else 0), len(rows))
+            ctx["lines_exact"] = counts_exactly(self.fmt)
         ctx["columns"] = self.columns()
         ctx["fmt"] = self.fmt
+        # the first number that the import would refuse as a code, already with the preview: its message says what to do
+        ctx["number_refused"] = next(((line, ctx["columns"][i], refusal) for line, cells in ctx["rows"]
+                                      for i, refusal in numbers.refusals(cells).items()), None)
         # the preview holds the first line and the HEADER_SAMPLE lines below it that detection compares it with
         ctx["header_as_data"] = not self.fmt.has_header and first_line_is_header(
             [cells for _line, cells in rows[:HEADER_SAMPLE + 1]])
