@@ -7,6 +7,7 @@ from pretix.base.exporter import ListExporter
 from pretix.base.models import ItemVariation, Order, OrderPosition
 from pretix.helpers.names import build_name
 
+from pretix_secrets_import.gate.states import REASON_LABELS, STATE_LABELS
 from pretix_secrets_import.models import GateState, ImportedSecret
 
 # Pool secrets per database round trip: keeps memory flat for pools of a million secrets, and the list of secrets
@@ -23,6 +24,17 @@ def date_label(subevent, tz) -> str:
     if subevent is None:
         return ""
     return "{} - {}".format(subevent.name, subevent.date_from.astimezone(tz).strftime("%Y-%m-%d %H:%M"))
+
+
+def moment(value, tz, form_data):
+    """
+    A point in time in the event's time zone: a date cell in an Excel file (which knows no time zones, so without
+    one), text with its UTC offset in a CSV file.
+    """
+    if value is None:
+        return ""
+    local = value.astimezone(tz)
+    return local.replace(tzinfo=None) if form_data.get("_format") == "xlsx" else local.isoformat(timespec="seconds")
 
 
 def ticket_status(position):
@@ -83,7 +95,7 @@ class ImportedSecretExporter(ListExporter):
                 break
             tickets = self._tickets(chunk)
             for secret in chunk:
-                yield self._row(secret, tickets.get(secret.secret), name_scheme)
+                yield self._row(secret, tickets.get(secret.secret), name_scheme, form_data)
             if len(chunk) < CHUNK_SIZE:
                 break
             last_id = chunk[-1].pk
@@ -103,11 +115,11 @@ class ImportedSecretExporter(ListExporter):
         # Only an event series has dates: without, the two date columns would always be empty.
         return row if self.event.has_subevents else row[:5] + row[6:10] + row[11:]
 
-    def _row(self, secret, position, name_scheme) -> list:
+    def _row(self, secret, position, name_scheme, form_data) -> list:
         row = [
             secret.secret,
             _("Yes") if secret.used else _("No"),
-            secret.used_at.astimezone(self.timezone).isoformat(timespec="seconds") if secret.used_at else "",
+            moment(secret.used_at, self.timezone, form_data),
             str(secret.item) if secret.item else "",
             str(secret.variation) if secret.variation else "",
             self._date(secret.subevent),
@@ -126,7 +138,10 @@ class ImportedSecretExporter(ListExporter):
 
 
 class GateListExporter(ListExporter):
-    """A list of pool secrets for an access-control system, from their gate states (``gate.py``)."""
+    """
+    A list of pool secrets for an access-control system, from their gate states (``gate/states.py``): the secret, its
+    state or reason in the event's language, since when, and its ticket; both lists in this order.
+    """
     category = pgettext_lazy("export_category", "Order data")
     repeatable_read = False
 
@@ -140,7 +155,7 @@ class GateListExporter(ListExporter):
     def header(self) -> list:
         raise NotImplementedError
 
-    def row(self, state, names) -> list:
+    def row(self, state, names, form_data) -> list:
         raise NotImplementedError
 
     def iterate_list(self, form_data):
@@ -152,7 +167,7 @@ class GateListExporter(ListExporter):
         while True:
             chunk = list(rows.filter(secret_id__gt=last_id).order_by("secret_id")[:CHUNK_SIZE])
             for state in chunk:
-                yield self.row(state, names)
+                yield self.row(state, names, form_data)
             if len(chunk) < CHUNK_SIZE:
                 break
             last_id = chunk[-1].secret_id
@@ -175,8 +190,8 @@ class GateListExporter(ListExporter):
         header = [_("Order code"), _("Position ID"), _("Product"), _("Variation")]
         return header + [pgettext_lazy("subevent", "Date")] if self.event.has_subevents else header
 
-    def changed(self, state) -> str:
-        return state.changed.astimezone(self.timezone).isoformat(timespec="seconds")
+    def changed(self, state, form_data):
+        return moment(state.changed, self.timezone, form_data)
 
 
 class AdmittedSecretsExporter(GateListExporter):
@@ -199,10 +214,11 @@ class AdmittedSecretsExporter(GateListExporter):
         return [GateState.VALID, GateState.PENDING] if form_data.get("include_pending") else [GateState.VALID]
 
     def header(self):
-        return [pgettext_lazy("ticket_secret", "Secret"), _("State"), *self.ticket_header(), _("Since")]
+        return [pgettext_lazy("ticket_secret", "Secret"), _("State"), _("Since"), *self.ticket_header()]
 
-    def row(self, state, names):
-        return [state.secret.secret, state.state, *self.ticket(state, names), self.changed(state)]
+    def row(self, state, names, form_data):
+        return [state.secret.secret, STATE_LABELS[state.state], self.changed(state, form_data),
+                *self.ticket(state, names)]
 
 
 class RefusedSecretsExporter(GateListExporter):
@@ -221,5 +237,6 @@ class RefusedSecretsExporter(GateListExporter):
     def header(self):
         return [pgettext_lazy("ticket_secret", "Secret"), _("Reason"), _("Since"), *self.ticket_header()]
 
-    def row(self, state, names):
-        return [state.secret.secret, state.reason, self.changed(state), *self.ticket(state, names)]
+    def row(self, state, names, form_data):
+        return [state.secret.secret, REASON_LABELS.get(state.reason, state.reason), self.changed(state, form_data),
+                *self.ticket(state, names)]

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils.timezone import now
 from django_scopes import scope, scopes_disabled
 
+from pretix.base.i18n import language
 from pretix.base.models import Event, Order
 
 from pretix_secrets_import import exporters
@@ -191,6 +192,14 @@ def test_pretix_list_formats(event, fmt, suffix, delimiter):
     assert rows[1][:2] == ["abc", "No"]
 
 
+def test_xlsx_times_are_date_cells_in_the_events_time_zone(berlin_event):
+    add_secret(berlin_event, "used", used=True, used_at=USED_AT)
+    _filename, _content_type, data = render(berlin_event, "xlsx")
+    cell = list(openpyxl.load_workbook(io.BytesIO(data)).active.iter_rows(min_row=2))[0][2]
+    assert cell.is_date and cell.value == datetime(2030, 1, 1, 13, 0, 30)  # 12:00:30 UTC in Berlin
+    assert export_rows(berlin_event)[1][2] == "2030-01-01T13:00:30+01:00"
+
+
 FORMULAS = ["=1+1", "+1+1", "-1+1", "@SUM(A1)"]
 
 
@@ -336,14 +345,22 @@ def test_gate_lists_admitted_and_refused(token_client, committed, event):
 
     filename, rows = render_gate_list(exporters.AdmittedSecretsExporter, event)
     assert filename == f"{event.slug}_gate_admitted.csv"
-    assert rows[0] == ["Secret", "State", "Order code", "Position ID", "Product", "Variation", "Since"]
-    assert [row[:6] for row in rows[1:]] == [["PAID", "valid", paid, "1", "Ticket", ""]]
+    assert rows[0] == ["Secret", "State", "Since", "Order code", "Position ID", "Product", "Variation"]
+    assert [row[:2] + row[3:] for row in rows[1:]] == [["PAID", "valid", paid, "1", "Ticket", ""]]
     _filename, rows = render_gate_list(exporters.AdmittedSecretsExporter, event, include_pending=True)
-    assert [(row[0], row[1], row[2]) for row in rows[1:]] == [("PAID", "valid", paid), ("WAITS", "pending", waits)]
+    assert [(row[0], row[1], row[3]) for row in rows[1:]] == [("PAID", "valid", paid), ("WAITS", "pending", waits)]
 
     filename, rows = render_gate_list(exporters.RefusedSecretsExporter, event)
     assert filename == f"{event.slug}_gate_refused.csv"
     assert rows[0] == ["Secret", "Reason", "Since", "Order code", "Position ID", "Product", "Variation"]
     assert [(row[0], row[1], row[3]) for row in rows[1:]] == [("'=1+1", "canceled", canceled)]  # neutralised
     _filename, rows = render_gate_list(exporters.RefusedSecretsExporter, event, fmt="xlsx")
-    assert rows[1][0] == "=1+1"
+    assert rows[1][0] == "=1+1" and isinstance(rows[1][2], datetime)
+
+    # pretix' export task runs in the event's language: the lists' headers and words follow it (the feed and the
+    # webhooks keep the stable words)
+    with language("de"):
+        _filename, rows = render_gate_list(exporters.RefusedSecretsExporter, event)
+        assert rows[0][:3] == ["Ticket-Code", "Grund", "Seit"] and rows[1][1] == "storniert"
+        _filename, rows = render_gate_list(exporters.AdmittedSecretsExporter, event)
+        assert rows[0][:3] == ["Ticket-Code", "Zustand", "Seit"] and rows[1][1] == "gültig"

@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils.dateparse import parse_datetime
 from django.utils.timezone import is_naive, make_aware
+from django.utils.translation import pgettext_lazy
 from django_scopes import scopes_disabled
 
 from pretix.base.models import Order, OrderPosition
@@ -42,6 +43,21 @@ CANCELED, EXPIRED, DENIED, REPLACED, DELETED = "canceled", "expired", "denied", 
 CHANGED, SPLIT, MARKED_USED, BLOCKED, UNBLOCKED = "changed", "split", "marked_used", "blocked", "unblocked"
 REASONS = (SOLD, PAID, UNPAID, REACTIVATED, CANCELED, EXPIRED, DENIED, REPLACED, DELETED, CHANGED, SPLIT, MARKED_USED,
            BLOCKED, UNBLOCKED)
+# The same words for people, in the gate lists (exports) and the manual; machines read the stable words above.
+STATE_LABELS = {
+    UNSOLD: pgettext_lazy("gate_state", "unsold"), RESERVED: pgettext_lazy("gate_state", "reserved"),
+    PENDING: pgettext_lazy("gate_state", "pending"), VALID: pgettext_lazy("gate_state", "valid"),
+    VOID: pgettext_lazy("gate_state", "void"),
+}
+REASON_LABELS = {
+    SOLD: pgettext_lazy("gate_reason", "sold"), PAID: pgettext_lazy("gate_reason", "paid"),
+    UNPAID: pgettext_lazy("gate_reason", "unpaid"), REACTIVATED: pgettext_lazy("gate_reason", "reactivated"),
+    CANCELED: pgettext_lazy("gate_reason", "canceled"), EXPIRED: pgettext_lazy("gate_reason", "expired"),
+    DENIED: pgettext_lazy("gate_reason", "denied"), REPLACED: pgettext_lazy("gate_reason", "replaced"),
+    DELETED: pgettext_lazy("gate_reason", "deleted"), CHANGED: pgettext_lazy("gate_reason", "changed"),
+    SPLIT: pgettext_lazy("gate_reason", "split"), MARKED_USED: pgettext_lazy("gate_reason", "marked used"),
+    BLOCKED: pgettext_lazy("gate_reason", "blocked"), UNBLOCKED: pgettext_lazy("gate_reason", "unblocked"),
+}
 
 logger = logging.getLogger(__name__)
 
