@@ -5,7 +5,7 @@ import time
 from contextlib import contextmanager
 from datetime import timedelta
 
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import SoftTimeLimitExceeded, WorkerLostError
 from django.core.files import File
 from django.db import DatabaseError, close_old_connections, transaction
 from django.utils.timezone import now
@@ -42,9 +42,17 @@ def lost_reason(run, result):
     """
     Why the task of ``run`` counts as lost, or ``None`` while it may still finish. ``result`` is its Celery
     ``AsyncResult``. A queued task that no worker starts in time, or a started one whose heartbeat stopped, is marked
-    lost, so that the task, should it still start, does nothing.
+    lost, so that the task, should it still start, does nothing. So is one whose worker process died, as the
+    out-of-memory killer ends it: Celery's main process, still alive, stores a ``WorkerLostError`` as its result.
     """
     if result.ready():
+        if result.state == "FAILURE" and isinstance(result.info, WorkerLostError):
+            if run.move([ImportRun.QUEUED, ImportRun.RUNNING], ImportRun.LOST):
+                logger.error("Secrets import %s for %s/%s lost: its worker process ended (%s; a SIGKILL is often the "
+                             "kernel's out-of-memory killer); nothing was imported", run.pk,
+                             run.event.organizer.slug, run.event.slug, result.info)
+            # the task may have failed the run itself before its process died: nothing was imported either way
+            return LOST if run.state in (ImportRun.LOST, ImportRun.FAILED) else None
         # an unexpected error can end the task before it updated the run; a retry must be possible
         run.move([ImportRun.QUEUED, ImportRun.RUNNING], ImportRun.FAILED)
         return None

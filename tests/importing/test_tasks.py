@@ -3,13 +3,14 @@ The import as a task: its run's life cycle (queued, running, imported / failed /
 a task that never started or whose worker died, double submits, retries, time limits, and imports too large for a web
 request. A real Celery worker that is killed mid-import is in tests/importing/test_worker.py.
 """
+import logging
 import time
 import uuid
 from dataclasses import asdict
 from datetime import timedelta
 
 import pytest
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import SoftTimeLimitExceeded, WorkerLostError
 from django.utils.timezone import now
 from django_scopes import scopes_disabled
 
@@ -74,6 +75,21 @@ def test_a_task_that_ended_unexpectedly_frees_its_upload_for_a_retry(event):
     run = make_run(event, state=ImportRun.RUNNING, started_age=1000)
     assert tasks.lost_reason(run, Result("FAILURE", ValueError())) is None  # pretix shows the task's error
     assert run.state == ImportRun.FAILED
+
+
+def test_a_task_whose_worker_process_died_is_lost_with_a_log_line(event, caplog):
+    # what Celery's main process stores when the pool process running the task dies, e.g. by the out-of-memory killer
+    died = Result("FAILURE", WorkerLostError("Worker exited prematurely: signal 9 (SIGKILL) Job: 0."))
+    run = make_run(event, state=ImportRun.RUNNING, started_age=2)
+    with caplog.at_level(logging.ERROR, logger=tasks.__name__):
+        assert tasks.lost_reason(run, died) == tasks.LOST
+    assert run.state == ImportRun.LOST
+    [line] = caplog.messages
+    assert f"import {run.pk} for bigevents/sampleconf lost: its worker process ended" in line and "SIGKILL" in line
+    assert tasks.lost_reason(run, died) == tasks.LOST and len(caplog.messages) == 1  # said and logged once
+    # killed before its first step: it was started all the same
+    queued = make_run(event)
+    assert tasks.lost_reason(queued, died) == tasks.LOST and queued.state == ImportRun.LOST
 
 
 def process_url_of(backend_client, event, data=b"K-1\nK-2\n"):
