@@ -1,9 +1,11 @@
 """
 Load run: pretix as production runs it, and abused. gunicorn (LOAD_WORKERS, 3, sync workers) and a real Celery
 worker (prefork, concurrency 2, consuming every queue pretix routes tasks to plus `secrets_import`, which this run's
-pretix.cfg sets as the plugin's import queue) on 127.0.0.1; PostgreSQL (database load_secrets_import); Redis as Celery
-broker (db 5), result backend (db 6) and cache and session store of both (db 7); the three are flushed at the start.
-Each server runs in its own process group and logs to a file in the temporary data directory.
+pretix.cfg sets as the plugin's import queue) on 127.0.0.1; a PostgreSQL database that the run creates under a name of
+its own (load_secrets_import_<random>) and drops at the end; a redis-server that the run starts on a free port as Celery
+broker, result backend and cache and session store, and stops at the end (bench/stack.py). So the run never touches
+the database, broker, cache or sessions of a pretix beside it. Each server runs in its own process group and logs to
+a file in the temporary data directory.
 
 1. The mix: for at least LOAD_SECONDS (60) LOAD_CLIENTS (8) threads list the pool, create secrets one by one and 100
    at a time and buy tickets through pretix' order API. Beside them one more client is an organizer in the backend:
@@ -11,9 +13,11 @@ Each server runs in its own process group and logs to a file in the temporary da
    prefix, posts the column mapping and polls the task (?async_id=...&ajax=1) until it ends, again and again
    (LOAD_IMPORT_LINES, 50,000 lines each). Two of its imports are struck, sized to run about 25 s at the first one's
    rate (LOAD_KILL_LINES: a fixed size) and struck at the first poll that shows 1-30 %:
-   - the kill: SIGKILL to the worker's process group, then a new worker. The killed import's poll must end within
-     180 s (the plugin's LOST_AFTER, 60 s, plus heartbeat and poll) with success false and "Nothing was imported",
-     none of its secrets may be in the pool, and posting the mapping again on the same page must import all of them;
+   - the kill: SIGKILL to the worker's whole process group (its main process and pool children at once, as when its
+     machine or container goes down; tests/importing/test_worker.py kills a pool child alone, as the out-of-memory
+     killer does), then a new worker. The killed import's poll must end within 180 s (the plugin's LOST_AFTER, 60 s,
+     plus heartbeat and poll) with success false and "Nothing was imported", none of its secrets may be in the pool,
+     and posting the mapping again on the same page must import all of them;
    - the termination: pg_terminate_backend() of every other session of the database. Requests failing within
      TERMINATED_WINDOW (5 s) of it count as expected, not as errors; the import must end with success false and a
      message.
@@ -29,7 +33,7 @@ Each server runs in its own process group and logs to a file in the temporary da
 Prints and writes to bench/load-results.json: throughput and p50/p99/max per kind of request (an import: from the
 upload to the poll that shows its end), the kill, the termination, the sales comparison, and error lines of the logs.
 The data directory (with the logs) is kept and named if the run fails. Every wait has a deadline, and gunicorn and
-the worker are stopped at the end whatever happens.
+the worker are stopped, the database dropped and the redis-server stopped at the end whatever happens.
 
     make load                      # 60 s mix (longer while the kill's import is waited for), then the sales rounds
     LOAD_SECONDS=10 make load      # a shorter mix
@@ -53,9 +57,7 @@ from load_clients import (
     sales_phase,
 )
 from load_importer import IMPORT_DEADLINE, IMPORT_LINES, KILL_BOUND, Importer
-from load_servers import (
-    IMPORT_QUEUE, PG_DB, REDIS_DBS, WORKERS, Servers, celery_queues,
-)
+from load_servers import IMPORT_QUEUE, PG_DB, WORKERS, Servers, celery_queues
 from stack import HERE, Pretix, log
 
 SECONDS = int(os.environ.get("LOAD_SECONDS", 60))
@@ -67,7 +69,7 @@ class LoadRun:
 
     def __init__(self):
         self.load_before = os.getloadavg()
-        self.pretix = Pretix("postgresql", PG_DB, "load-", REDIS_DBS, IMPORT_QUEUE)
+        self.pretix = Pretix("postgresql", PG_DB, "load-", redis=True, import_queue=IMPORT_QUEUE)
         self.results, self.servers, self.importer = Results(), None, None
 
     def make_data(self):
@@ -186,32 +188,34 @@ def print_summary(out):
 
 
 def main():
-    # a SIGTERM ends the run like an exception: the finally below still stops gunicorn and the worker
+    # a SIGTERM ends the run like an exception: the finally blocks below still stop the servers and drop the database
     signal.signal(signal.SIGTERM, lambda *_args: sys.exit(143))
-    run = LoadRun()
-    log(f"pretix on PostgreSQL database {PG_DB}, Redis dbs {REDIS_DBS}, data and logs in {run.pretix.datadir}; "
-        "migrating")
-    run.pretix.create()
-    run.pretix.setup_django()
-    failed = True
+    run, out = LoadRun(), None
+    log(f"pretix on a PostgreSQL database and a redis-server of the run's own ({run.pretix.pg_db}), data and logs "
+        f"in {run.pretix.datadir}; migrating")
     try:
-        run.make_data()
-        run.servers = Servers(run.pretix, celery_queues(), run.bench.token)
-        run.servers.start()
-        log(f"gunicorn with {WORKERS} workers on 127.0.0.1:{run.servers.port}, Celery worker (prefork, 2) on queues "
-            f"{', '.join(run.servers.queues)}; {CLIENTS} clients for at least {SECONDS} s and a backend importer")
-        run.mix()
-        log(f"mix done after {run.mix_seconds:.0f} s; sales: random against imported_secrets, {SALES_ROUNDS} rounds")
-        run.sell()
-        failed = False
+        run.pretix.create()
+        run.pretix.setup_django()
+        try:
+            run.make_data()
+            run.servers = Servers(run.pretix, celery_queues(), run.bench.token)
+            run.servers.start()
+            log(f"gunicorn with {WORKERS} workers on 127.0.0.1:{run.servers.port}, Celery worker (prefork, 2) on "
+                f"queues {', '.join(run.servers.queues)}; {CLIENTS} clients for at least {SECONDS} s and a backend "
+                "importer")
+            run.mix()
+            log(f"mix done after {run.mix_seconds:.0f} s; sales: random against imported_secrets, {SALES_ROUNDS} "
+                "rounds")
+            run.sell()
+        finally:
+            if run.servers:
+                run.servers.stop()
+        out = run.summary()
     finally:
-        if run.servers:
-            run.servers.stop()
-        if failed:
+        run.pretix.drop()
+        if out is None:
             log(f"failed: logs kept in {run.pretix.datadir}")
-    out = run.summary()
     print_summary(out)
-    run.pretix.drop()
     if out["error_count"] or out["invariant_problems"]:
         print(f"logs kept in {run.pretix.datadir}")
         sys.exit(1)

@@ -13,7 +13,6 @@ import uuid
 
 import harness
 from load_clients import Browser, csrf_token, local_path
-from load_servers import PG_DB
 from stack import log, pg_connect
 
 IMPORT_LINES = int(os.environ.get("LOAD_IMPORT_LINES", 50_000))  # secrets per backend import
@@ -49,7 +48,7 @@ class Importer(threading.Thread):
 
     # ----- helpers
     def pool_count(self, prefix):
-        conn = pg_connect(PG_DB)
+        conn = pg_connect(self.servers.pg_db)
         try:
             with conn.cursor() as cur:
                 cur.execute(f'SELECT count(*) FROM "{self.table}" WHERE event_id = %s AND secret LIKE %s',
@@ -59,7 +58,7 @@ class Importer(threading.Thread):
             conn.close()
 
     def terminate_sessions(self):
-        conn = pg_connect(PG_DB, autocommit=True)
+        conn = pg_connect(self.servers.pg_db, autocommit=True)
         try:
             start = time.perf_counter()
             with conn.cursor() as cur:

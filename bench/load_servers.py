@@ -1,6 +1,6 @@
 """
-The load run's pretix (its own PostgreSQL database and Redis dbs) and its servers: gunicorn and a Celery worker, each
-in its own process group and logging to a file in the data directory.
+The load run's pretix (a PostgreSQL database and a redis-server of its own) and its servers: gunicorn and a Celery
+worker, each in its own process group and logging to a file in the data directory.
 """
 import http.client
 import os
@@ -13,8 +13,7 @@ import time
 
 from load_clients import request
 
-PG_DB = "load_secrets_import"  # its own database, so that a benchmark can run beside it
-REDIS_DBS = (5, 6, 7)  # Celery broker, result backend, cache and sessions
+PG_DB = "load_secrets_import"  # the start of its database's name; bench/stack.py adds a random part
 IMPORT_QUEUE = "secrets_import"  # the plugin's own queue for file imports (its config option [pretix_secrets_import])
 WORKERS = int(os.environ.get("LOAD_WORKERS", 3))
 WORKER_START = 120.0  # s for a worker or gunicorn to come up
@@ -54,7 +53,7 @@ class Servers:
 
     def __init__(self, pretix, queues, token):
         self.env = pretix.env(bench_settings=True)
-        self.datadir, self.queues, self.token = pretix.datadir, queues, token
+        self.datadir, self.pg_db, self.queues, self.token = pretix.datadir, pretix.pg_db, queues, token
         self.port = random.randint(20000, 40000)
         self.gunicorn = self.worker = None
         self.worker_log = None

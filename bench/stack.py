@@ -1,33 +1,102 @@
 """
 The throwaway pretix that the benchmark (bench/run.py) and the load run (bench/load.py) set up: a temporary data
 directory with its pretix.cfg (DEBUG off), a database of the run's own (SQLite in that directory, or a PostgreSQL
-database on 127.0.0.1:5432, user postgres, trust authentication, dropped and recreated) and, for the load run, Redis dbs
-as Celery broker, result backend, cache and session store. On SQLite the schema comes from demo/schema.sql, the
-snapshot `make demo` uses, if it fits the installed pretix; pretix' own migrate command then applies what is newer
-(everything on PostgreSQL or without a snapshot). Django then runs in this process with bench_settings.
+database on 127.0.0.1:5432, user postgres, trust authentication, under a name no other run has, created and dropped
+by the run) and, for the load run, a redis-server of its own (``RedisServer``) as Celery broker, result backend, cache
+and session store. Nothing here touches a database or a Redis that another pretix may use. On SQLite the schema comes
+from demo/schema.sql, the snapshot `make demo` uses, if it fits the installed pretix; pretix' own migrate command then
+applies what is newer (everything on PostgreSQL or without a snapshot). Django then runs in this process with
+bench_settings.
 """
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PG = dict(host="127.0.0.1", port=5432, user="postgres")
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
 
 def log(*args):
     print(time.strftime("%H:%M:%S"), *args, flush=True)
 
 
-def write_config(datadir, db, pg_db, redis_dbs=(), import_queue=None):
+def _end_with_parent():
+    """In the child before exec: SIGTERM when the process that started it dies, even by SIGKILL (Linux)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class RedisServer:
     """
-    pretix.cfg in ``datadir``. ``redis_dbs`` (broker, result backend, cache and sessions) puts Celery on Redis, else
-    pretix runs its tasks in the calling process; ``import_queue`` is the plugin's Celery queue for file imports.
+    A redis-server of the caller's own on 127.0.0.1, its files in ``directory``: the load run and the worker tests
+    empty and fill Redis databases, which on a shared server would be some pretix' broker, cache or sessions. It
+    ends with ``stop``, or with the process that started it.
+    """
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.process = self.port = None
+
+    def url(self, db=0):
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self, timeout=10.0):
+        os.makedirs(self.directory, exist_ok=True)
+        for _attempt in range(5):  # the free port may be taken by someone else before the server binds it
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                self.port = s.getsockname()[1]
+            self.process = subprocess.Popen(
+                ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+                 "--dir", self.directory, "--logfile", os.path.join(self.directory, "redis.log")],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                start_new_session=True,  # a Ctrl-C of the run does not end it before the run has stopped its servers
+                preexec_fn=_end_with_parent,
+            )
+            if self._answers(timeout):
+                return self
+        raise RuntimeError(f"redis-server did not start; see {self.directory}/redis.log")
+
+    def _answers(self, timeout):
+        import redis
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                with redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1) as client:
+                    if client.ping():
+                        return True
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        self.process.kill()
+        self.process.wait()
+        return False
+
+    def stop(self):
+        """End the server and remove its files."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def write_config(datadir, db, pg_db, redis=None, import_queue=None):
+    """
+    pretix.cfg in ``datadir``. With ``redis`` (a started ``RedisServer``) Celery runs on it, with databases 0 and 1 as
+    broker and result backend and 2 as cache and session store; without, pretix runs its tasks in the calling process.
+    ``import_queue`` is the plugin's Celery queue for file imports.
     """
     if db == "sqlite":
         database = f"backend=sqlite3\nname={datadir}/db.sqlite3\n"
@@ -36,9 +105,9 @@ def write_config(datadir, db, pg_db, redis_dbs=(), import_queue=None):
     text = ("# written by bench/stack.py\n[pretix]\ninstance_name=bench\nurl=http://127.0.0.1\ncurrency=EUR\n"
             f"datadir={datadir}\n\n[database]\n{database}\n[django]\ndebug=off\n\n"
             "[mail]\nfrom=bench@localhost\nhost=127.0.0.1\nport=1\n")
-    if redis_dbs:
-        broker, backend, cache = (f"redis://{REDIS_HOST}:{REDIS_PORT}/{n}" for n in redis_dbs)
-        text += f"\n[celery]\nbroker={broker}\nbackend={backend}\n\n[redis]\nlocation={cache}\nsessions=true\n"
+    if redis:
+        text += (f"\n[celery]\nbroker={redis.url(0)}\nbackend={redis.url(1)}\n\n"
+                 f"[redis]\nlocation={redis.url(2)}\nsessions=true\n")
     if import_queue:
         text += f"\n[pretix_secrets_import]\nqueue={import_queue}\n"
     path = os.path.join(datadir, "pretix.cfg")
@@ -54,39 +123,35 @@ def pg_connect(dbname, autocommit=False):
     return conn
 
 
-def drop_database(name, create=False):
-    """Drop the PostgreSQL database ``name`` (its sessions too) and, with ``create``, create it empty."""
+def _database(statement):
     conn = pg_connect("postgres", autocommit=True)
     with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        if create:
-            cur.execute(f"CREATE DATABASE {name}")
+        cur.execute(statement)
     conn.close()
 
 
-def flush_redis(dbs):
-    if not dbs:
-        return
-    import redis
-    for db in dbs:
-        client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db)
-        client.flushdb()
-        client.close()
-
-
 class Pretix:
-    """One run's pretix: its data directory, pretix.cfg, database and Redis dbs."""
+    """
+    One run's pretix: its data directory, pretix.cfg, database and Redis. The PostgreSQL database is named
+    ``<pg_db>_<random>``, so that the run never drops a database it did not create, nor one of a run beside it.
+    """
 
-    def __init__(self, db, pg_db, prefix, redis_dbs=(), import_queue=None):
-        self.db, self.pg_db, self.redis_dbs = db, pg_db, redis_dbs
+    def __init__(self, db, pg_db, prefix, redis=False, import_queue=None):
+        self.db, self.import_queue = db, import_queue
+        self.pg_db = f"{pg_db}_{uuid.uuid4().hex[:8]}"
         self.datadir = tempfile.mkdtemp(prefix=prefix)
-        self.config = write_config(self.datadir, db, pg_db, redis_dbs, import_queue)
+        self.config = os.path.join(self.datadir, "pretix.cfg")
+        self.redis = RedisServer(os.path.join(self.datadir, "redis")) if redis else None
+        self.created = False
 
     def create(self):
-        """Empty Redis dbs and a new database, migrated."""
-        flush_redis(self.redis_dbs)
+        """The Redis started, pretix.cfg written, the database created and migrated."""
+        if self.redis:
+            self.redis.start()
+        write_config(self.datadir, self.db, self.pg_db, self.redis, self.import_queue)
         if self.db == "postgresql":
-            drop_database(self.pg_db, create=True)
+            _database(f"CREATE DATABASE {self.pg_db}")
+        self.created = True
         self.restore_snapshot()
         self.command("migrate", "--noinput", "-v", "0")
 
@@ -133,12 +198,15 @@ class Pretix:
         return elapsed, rss, proc.stdout
 
     def drop(self):
-        """Close this process' connections, drop the database and empty the Redis dbs."""
-        from django.db import connections
-        connections.close_all()
-        if self.db == "postgresql":
-            drop_database(self.pg_db)
-        flush_redis(self.redis_dbs)
+        """Close this process' connections, drop the database and stop the Redis: whatever of them the run made."""
+        from django.conf import settings
+        if settings.configured:
+            from django.db import connections
+            connections.close_all()
+        if self.db == "postgresql" and self.created:
+            _database(f"DROP DATABASE IF EXISTS {self.pg_db} WITH (FORCE)")
+        if self.redis:
+            self.redis.stop()
 
     def remove(self):
         shutil.rmtree(self.datadir, ignore_errors=True)
