@@ -294,6 +294,16 @@ def test_command_dry_run_and_bad_arguments(event, disabled_event, tmp_path, caps
             call_command("import_secrets", *args)
 
 
+def test_command_refuses_codes_a_spreadsheet_shortened(event, tmp_path, capsys):
+    # saved as CSV, Excel writes a long number as it shows it; the command follows the rule of the backend import
+    path = write(tmp_path, "codes.csv", b"Code;Product\nC-1;x\n9,00719925474099E+15;y\n")
+    with pytest.raises(SystemExit):
+        call_command("import_secrets", "bigevents", "sampleconf", path, "--secret-column", "Code")
+    assert 'line 3: Secret "9,00719925474099E+15": The code "9,00719925474099E+15" is a long number as a ' \
+           "spreadsheet program shows it, in scientific notation" in capsys.readouterr().err
+    assert pool(event) == []
+
+
 def rewrite_sheet(data: bytes, change) -> bytes:
     """The XLSX file with its first sheet's XML passed through ``change``."""
     source, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
@@ -307,12 +317,16 @@ def rewrite_sheet(data: bytes, change) -> bytes:
 
 
 def test_xlsx_numbers_beyond_excels_precision_are_refused(event):
-    # number cells keep about 15 significant digits; the message shows the number as Excel does
-    data = xlsx([["Code"], [1.23456789012345e17], [123456789012345678], [999999999999999.0], ["12345678901234567"]])
+    # number cells keep 15 significant digits; the error shows the number as the file stores it (openpyxl, which
+    # wrote this file, stores 2**53 + 1 as 9007199254740992), and the rule is importing/numbers.py's
+    data = xlsx([["Code"], [1.23456789012345e17], [123456789012345678], [999999999999999.0], ["12345678901234567"],
+                 [2 ** 53 + 1], [1.5]])
     result = run(event, data, filename="codes.xlsx")
     assert [(line, column, value) for line, column, value, _message in messages(result)] == [
-        (2, "Secret", "123456789012345000"), (3, "Secret", "123456789012346000")]
-    assert "more than 15 digits" in messages(result)[0][3]
+        (2, "Secret", "123456789012345000"), (3, "Secret", "123456789012345700"), (6, "Secret", "9007199254740992"),
+        (7, "Secret", "1.5")]
+    assert "9007199254740992, which has more than 15 digits" in messages(result)[2][3]
+    assert "1.5, which is not a whole number" in messages(result)[3][3]
     assert (result.imported, pool(event)) == (0, [])
     as_text = xlsx([["Code"], ["123456789012345678"], [999999999999999.0], ["12345678901234567"]])
     assert run(event, as_text, filename="codes.xlsx").imported == 3
