@@ -19,6 +19,7 @@ from pretix_secrets_import.control.views import (
 from pretix_secrets_import.models import ImportedSecret
 from pretix_secrets_import.pool.codeformat import LENGTH_MAX, LENGTH_MIN
 from tests.helpers import add_secret, add_ticket, make_team
+from tests.importing.test_files import spreadsheet
 
 pytestmark = pytest.mark.django_db
 
@@ -255,7 +256,8 @@ def test_delete_all_unused_after_confirmation(backend_client, event):
     assert backend_client.post(pool_url(event, "delete_unused")).status_code == 302
     assert pool_rows(event) == [("C", True, None)]
     with scopes_disabled():
-        assert LogEntry.objects.get(action_type="pretix_secrets_import.secrets.deleted").parsed_data == {"count": 2}
+        assert LogEntry.objects.get(action_type="pretix_secrets_import.secrets.deleted").parsed_data == {
+            "count": 2, "codes": ["A", "B"]}
 
 
 def upload(backend_client, event, name, data):
@@ -283,7 +285,7 @@ def test_import_preview_says_whether_it_shows_every_line(backend_client, event):
     lines = b"".join(f"L-{i}\n".encode() for i in range(1, 26))
     long = backend_client.get(upload(backend_client, event, "long.csv", lines)).content.decode()
     assert "<td>L-10</td>" in long and "<td>L-11</td>" not in long and "…" in long
-    assert "The first 10 lines of about 25 lines are shown." in long
+    assert "The first 10 lines of 25 lines are shown." in long
 
 
 def test_import_preview_can_change_the_format(backend_client, event):
@@ -393,7 +395,8 @@ def test_pool_page_with_an_overlong_search(backend_client, event):
     assert resp.status_code == 200 and "<code>A</code>" in resp.content.decode()
 
 
-def test_delete_selected_asks_first_and_returns_to_the_same_list(backend_client, event):
+def test_delete_selected_asks_first_and_leads_to_the_whole_pool(backend_client, event):
+    """Cancelling goes back to the list as it was; deleting to the whole pool, where the result shows."""
     secrets = [add_secret(event, f"S-{i}") for i in range(3)]
     query = f"search=S-&used=no&after={secrets[0].pk}&page=2"
     data = {"secret": [s.pk for s in secrets[1:]], "query": query}
@@ -403,14 +406,16 @@ def test_delete_selected_asks_first_and_returns_to_the_same_list(backend_client,
     assert f'href="{back}"' in page  # Cancel
     assert len(pool_rows(event)) == 3
     resp = backend_client.post(pool_url(event, "delete"), {**data, "confirm": "1"})
-    assert resp.status_code == 302 and resp["Location"] == pool_url(event) + "?" + query
+    assert resp.status_code == 302 and resp["Location"] == pool_url(event)
     assert pool_rows(event) == [("S-0", False, None)]
     with scopes_disabled():
-        assert LogEntry.objects.filter(action_type="pretix_secrets_import.secret.deleted").count() == 2
+        assert not LogEntry.objects.filter(action_type="pretix_secrets_import.secret.deleted").exists()
+        assert LogEntry.objects.get(action_type="pretix_secrets_import.secrets.deleted").parsed_data == {
+            "count": 2, "codes": ["S-1", "S-2"]}
     # only a query string comes back, whatever is sent
-    resp = backend_client.post(pool_url(event, "delete"), {"secret": [secrets[0].pk], "confirm": "1",
+    resp = backend_client.post(pool_url(event, "delete"), {"secret": [secrets[0].pk],
                                                            "query": "x=1\r\nLocation: https://evil.example/"})
-    assert resp["Location"].startswith(pool_url(event) + "?x=1%0D%0ALocation")
+    assert 'href="/control/event/bigevents/sampleconf/secrets_import/?x=1%0D%0ALocation' in resp.content.decode()
 
 
 def test_delete_selected_of_used_secrets_only_reports(backend_client, event):
@@ -493,8 +498,35 @@ def test_import_button_says_how_much_it_imports(backend_client, event):
     assert re.search(r'id="import-submit">\s*Import 2 secrets\s*</button>', short)
     lines = b"Code\n" + b"".join(f"L-{i}\n".encode() for i in range(1, 1235))
     long = backend_client.get(upload(backend_client, event, "long.csv", lines)).content.decode()
-    assert re.search(r'id="import-submit">\s*Import about 1,234 lines\s*</button>', long)
-    assert "The first 10 lines of about 1234 lines are shown." in long  # the header line is not counted
+    assert re.search(r'id="import-submit">\s*Import 1,234 lines\s*</button>', long)
+    assert "The first 10 lines of 1234 lines are shown." in long  # the header line is not counted
+    # an Excel file's lines are not counted, only its stated size is read: about as many
+    sheet = spreadsheet([['<c r="A1" t="inlineStr"><is><t>Code</t></is></c>']]
+                        + [[f'<c r="A{i}" t="inlineStr"><is><t>X-{i}</t></is></c>'] for i in range(2, 21)],
+                        dimension="A1:A400")
+    xlsx = backend_client.get(upload(backend_client, event, "codes.xlsx", sheet)).content.decode()
+    assert re.search(r'id="import-submit">\s*Import about 399 lines\s*</button>', xlsx)
+    assert "The first 10 lines of about 399 lines are shown." in xlsx
+
+
+def test_import_preview_warns_of_numbers_and_the_import_refuses_them(backend_client, event):
+    # the rule of importing/numbers.py, in the backend: a spreadsheet may have changed such a number
+    sheet = spreadsheet([
+        ['<c r="A1" t="inlineStr"><is><t>Code</t></is></c>'],
+        ['<c r="A2" t="inlineStr"><is><t>9007199254740993</t></is></c>'],
+        ['<c r="A3"><v>9007199254740993</v></c>'],
+    ])
+    process = upload(backend_client, event, "codes.xlsx", sheet)
+    page = html.unescape(backend_client.get(process).content.decode())
+    assert "<td>9007199254740993</td>" in page  # the number as the file stores it
+    warning = re.search(r'id="import-number-warning">(.*?)</div>', page, re.S).group(1)
+    assert " ".join(warning.split()).startswith('Line 3, column "Code": The cell holds the number 9007199254740993, '
+                                                "which has more than 15 digits.")
+    resp = backend_client.post(process, {"format_set": "1", "has_header": "on", "secret": "column:0"}, follow=True)
+    assert "which has more than 15 digits" in html.unescape(resp.content.decode())
+    assert pool_rows(event) == []
+    plain = backend_client.get(upload(backend_client, event, "codes.csv", b"9007199254740993\n")).content.decode()
+    assert "import-number-warning" not in plain  # text, as written
 
 
 def text(resp) -> str:
