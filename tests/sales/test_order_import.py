@@ -236,3 +236,15 @@ def test_check_column_only_with_generator(backend_client, shop):
     shop.event.settings.ticket_secret_generator = "random"
     process_url = upload(backend_client, shop.event, make_csv(*buyers(1)))
     assert "secrets_import_pool_check" not in backend_client.get(process_url).context["form"].fields
+
+
+def test_explicit_ticket_code_that_a_spreadsheet_shortened_is_refused(backend_client, shop):
+    """The rule of the plugin's own import (importing/numbers.py): saved as CSV, Excel writes a long number as shown."""
+    content = make_csv({"Email": EMAILS[0], "Ticket code": "GIVEN-0"},
+                       {"Email": EMAILS[1], "Ticket code": "9.00719925474099E+15"})
+    resp = run_import(backend_client, shop.event, content,
+                      item=f"static:{shop.ticket.pk}", email="csv:Email", secret="csv:Ticket code")
+    [(level, message)] = messages_of(resp)
+    assert level == messages.ERROR
+    assert 'line "2": The code "9.00719925474099E+15" is a long number as a spreadsheet program shows it' in message
+    assert orders(shop.event) == []
