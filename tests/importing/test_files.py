@@ -194,6 +194,10 @@ def test_a_csv_line_break_across_blocks_counts_once():
     assert count_lines(io.BytesIO(content), FileFormat()) == 2
 
 
+def test_a_file_that_is_not_the_chosen_encoding_is_left_to_the_import():
+    assert count_lines(io.BytesIO(b"A\nB\n"), FileFormat(encoding="utf-16")) == 0  # no byte order mark
+
+
 def test_an_excel_file_states_its_size():
     data = spreadsheet([['<c r="A1" t="inlineStr"><is><t>A</t></is></c>']] * 3, dimension="A1:A40")
     fmt = sniff(io.BytesIO(data), "codes.xlsx")
