@@ -59,16 +59,13 @@ demo-schema: $(VENV)/.installed
 	@rm -rf data/schema
 	@echo "demo/schema.sql written"
 
-# One short line per stage; migrate has checked the project already, so runserver skips the checks.
+# One short line per stage; migrating, the demo data and the server in one process (demo/setup_demo.py).
 demo: $(VENV)/.installed $(MO_FILES)
 	@rm -f $(DEV_CONFIG)
 	@$(MAKE) --no-print-directory $(DEV_CONFIG)
 	@echo "migrating the database in data/ …"
 	@$(PY) demo/schema.py restore data/db.sqlite3
-	@$(DEMO_ENV) $(PY) -m pretix migrate --noinput -v 0
-	@$(DEMO_ENV) PORT=$(PORT) $(PY) demo/setup_demo.py
-	@echo "serving at http://127.0.0.1:$(PORT)/bigevents/sampleconf/ (Ctrl-C stops the server) …"
-	@$(DEMO_ENV) $(PY) -m pretix runserver --noreload --skip-checks 127.0.0.1:$(PORT)
+	@$(DEMO_ENV) PORT=$(PORT) $(PY) demo/setup_demo.py --serve 127.0.0.1:$(PORT)
 
 # Debian's headless Chromium for tests/test_browser.py, installed with apt (as root, as CI runs) only if missing.
 # SKIP_BROWSER_TESTS=1 skips the installation and the test.

@@ -1,10 +1,14 @@
 """
-Create the demo data behind `make demo`, once: later runs reuse it and only print the access details again.
+`make demo` after the database snapshot is restored: bring the database up to date, create the demo data once
+(later runs reuse it and only print the access details again), and serve. All in one process, as each start of
+pretix costs seconds (several on a busy machine).
 
-Run with PRETIX_CONFIG_FILE pointing at the demo configuration (the Makefile does this). tests/test_browser.py
-imports this module and calls ``create_demo_data`` against the test database.
+Run with PRETIX_CONFIG_FILE pointing at the demo configuration (the Makefile does this); with ``--serve ADDRESS:PORT``
+it migrates first and serves after. tests/test_browser.py imports this module and calls ``create_demo_data`` against
+the test database.
 """
 import os
+import sys
 from datetime import timedelta
 from decimal import Decimal
 
@@ -15,6 +19,7 @@ if __name__ == "__main__":  # an importing test has set Django up already, with 
     django.setup()
 
 from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
 from django.db import transaction  # noqa: E402
 from django.utils.timezone import now  # noqa: E402
 from django_scopes import scopes_disabled  # noqa: E402
@@ -128,7 +133,9 @@ def create_demo_data():
     return organizer
 
 
-def main():
+def main(serve=None):
+    if serve:
+        call_command("migrate", interactive=False, verbosity=0)
     with scopes_disabled():
         if not Organizer.objects.filter(slug="bigevents").exists():
             print("creating demo data …", flush=True)
@@ -151,7 +158,11 @@ Backend: {base}/control/  (log in as {ADMIN_EMAIL} / {ADMIN_PASSWORD})
 API token (also in {os.path.relpath(token_file)}): {token.token}
   curl -H "Authorization: Token {token.token}" {base}/api/v1/organizers/bigevents/events/sampleconf/imported_secrets/
 """, flush=True)
+    if serve:
+        print(f"serving at {base}/bigevents/sampleconf/ (Ctrl-C stops the server) …", flush=True)
+        # migrate has checked the project already
+        call_command("runserver", serve, use_reloader=False, skip_checks=True)
 
 
 if __name__ == "__main__":
-    main()
+    main(serve=sys.argv[2] if sys.argv[1:2] == ["--serve"] else None)
