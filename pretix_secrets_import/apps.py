@@ -12,7 +12,8 @@ class PluginApp(PluginConfig):
 
     class PretixPluginMeta:
         name = _("Secrets Import")
-        author = "pretix-secrets-import contributors"
+        # pretix shows "by <author>": a phrase that reads as one in every language
+        author = _("the pretix-secrets-import contributors")
         description = _(
             "Upload your own list of ticket secrets (QR or barcode contents) and let pretix hand them out "
             "to tickets instead of random ones, for example to work with third-party access control gates. "
