@@ -12,7 +12,7 @@ LOCALE_DIR := pretix_secrets_import/locale
 MO_FILES := $(patsubst %.po,%.mo,$(wildcard $(LOCALE_DIR)/*/LC_MESSAGES/django.po))
 
 .PHONY: demo demo-schema install install-dev browser test test-pg screenshots lint migrations-check messages compilemessages clean \
-	bench bench-pg load fuzz crash dist check-dist gate-loop pretix-suite docs
+	bench bench-pg load fuzz crash dist check-dist gate-loop pretix-suite pretix-suite-deps docs
 
 # $(call pip_install,ARGS): `pip install ARGS` into $(VENV), by uv where it works: it installs pretix' ~150 packages
 # several times faster than pip (bench/first_start.sh). The uv on PATH, else one that pip puts into $(VENV) (a few
@@ -97,9 +97,13 @@ test-pg: $(VENV)/.installed-dev browser $(MO_FILES)
 PRETIX_SUITE_ARGS ?= tests/base/test_checkin.py tests/api/test_checkin.py tests/api/test_checkinrpc.py \
 	tests/base/test_orders.py -n 2
 SUITE_EXTRAS := .[dev,pretix-suite]
-pretix-suite: $(VENV)/.installed-dev $(MO_FILES)
-	@$(call pip_install,-c constraints.txt -e '$(SUITE_EXTRAS)')
+pretix-suite: pretix-suite-deps $(MO_FILES)
 	.ci/pretix-suite $(PRETIX_SUITE_ARGS)
+
+# What pretix' tests need besides ours; .ci/run installs it first, so that no install changes the virtualenv while
+# tests run from it.
+pretix-suite-deps: $(VENV)/.installed-dev
+	@$(call pip_install,-c constraints.txt -e '$(SUITE_EXTRAS)')
 
 # The manual (docs/, reStructuredText as pretix' own documentation) as HTML in docs/_build/html, with Sphinx from the
 # `docs` extra; warnings are errors, so a broken reference or directive fails the build.
