@@ -134,8 +134,8 @@ migrations-check: $(VENV)/.installed-dev
 	@$(MAKE) --no-print-directory $(DEV_CONFIG)
 	PRETIX_CONFIG_FILE=$(DEV_CONFIG) $(PY) -m pretix makemigrations --check --dry-run pretix_secrets_import
 
-# Benchmarks (BENCHMARKS.md): a throwaway pretix on SQLite (a temporary directory) or PostgreSQL (database
-# bench_secrets_import, dropped and recreated). BENCH_SIZE=smoke for a quick run; BENCH_ARGS=--strict fails on a miss.
+# Benchmarks (BENCHMARKS.md): a throwaway pretix on SQLite (a temporary directory) or PostgreSQL (a database of the
+# run's own, created and dropped). BENCH_SIZE=smoke for a quick run; BENCH_ARGS=--strict fails on a miss.
 BENCH_SIZE ?= full
 bench: $(VENV)/.installed $(MO_FILES)
 	BENCH_SIZE=$(BENCH_SIZE) $(PY) bench/run.py --db sqlite $(BENCH_ARGS)
@@ -154,8 +154,9 @@ fuzz: $(VENV)/.installed-dev $(MO_FILES)
 crash: $(VENV)/.installed-dev $(MO_FILES)
 	CRASH_ROUNDS=$(CRASH_ROUNDS) PRETIX_CONFIG_FILE=$(PG_CONFIG) $(PY) -m pytest -s tests/test_crash_safety.py $(PYTEST_ARGS)
 
-# Load run (BENCHMARKS.md): gunicorn and a Celery worker with pretix on 127.0.0.1, PostgreSQL (database
-# load_secrets_import) and Redis (dbs 5-7): LOAD_SECONDS (60, longer for the kill) of concurrent list, create,
+# Load run (BENCHMARKS.md): gunicorn and a Celery worker with pretix on 127.0.0.1, on a PostgreSQL database and a
+# redis-server that the run creates and starts for itself and removes at the end, whatever happens (bench/stack.py):
+# nothing of a pretix beside it is touched. LOAD_SECONDS (60, longer for the kill) of concurrent list, create,
 # bulk_create and order requests and backend imports, one of them killed with its worker and one cut off by terminated
 # database sessions; then orders/s with random against imported_secrets, then the invariants (~6 min here).
 load: $(VENV)/.installed-dev $(MO_FILES)

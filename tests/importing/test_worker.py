@@ -1,13 +1,17 @@
 """
 File imports on pretix' production task stack: a real Celery worker (prefork, Redis as broker and result backend) on
-the test database, on the plugin's own queue. The worker is killed with SIGKILL mid-import, its database session is
-terminated mid-import, and it is not running at all when an import is queued: each time the import page answers
-within the configured bound that nothing was imported, the pool holds nothing of that import, and a retry of the
-same upload imports it whole.
+the test database, on the plugin's own queue. Its pool process is killed with SIGKILL mid-import while its main
+process lives on (what the kernel's out-of-memory killer does), the whole worker is killed (its machine or container
+gone), its database session is terminated mid-import, and it is not running at all when an import is queued: each
+time the import page answers within the configured bound that nothing was imported, the pool holds nothing of that
+import, and a retry of the same upload imports it whole.
 
 PostgreSQL only (the worker needs a database it shares with the test) and ``transaction=True`` (it reads committed
-data). Redis databases 3 and 4 are flushed.
+data). Each test starts a redis-server of its own (bench/stack.py) and stops it at its end: no Redis that a pretix
+may use is touched.
 """
+import html
+import logging
 import os
 import signal
 import subprocess
@@ -17,7 +21,6 @@ import uuid
 from dataclasses import asdict
 
 import pytest
-import redis
 from celery import Celery
 from celery.result import AsyncResult
 from django.db import connection
@@ -25,6 +28,7 @@ from django_scopes import scopes_disabled
 
 from pretix.base.models import CachedFile
 
+from bench.stack import RedisServer
 from pretix_secrets_import import config
 from pretix_secrets_import.control.views import imports as import_views
 from pretix_secrets_import.importing import tasks
@@ -40,7 +44,6 @@ pytestmark = [
     pytest.mark.skipif("connection.vendor != 'postgresql'", reason="the worker needs a shared database"),
 ]
 
-BROKER, BACKEND = "redis://127.0.0.1:6379/3", "redis://127.0.0.1:6379/4"
 QUEUE = "secrets_import"
 LINES = int(os.environ.get("WORKER_IMPORT_LINES", "300000"))
 LOST_AFTER = 10  # seconds: the import page's bound in these tests (60 by default)
@@ -50,19 +53,22 @@ APP_NAME = "secrets-import-worker"
 @pytest.fixture
 def stack(tmp_path, monkeypatch, settings):
     """Start and kill a Celery worker; ``stack.app`` sends tasks and reads their results like pretix' web server."""
-    for url in (BROKER, BACKEND):
-        redis.Redis.from_url(url).flushdb()
+    redis = RedisServer(str(tmp_path / "redis")).start()
+    broker, backend = redis.url(0), redis.url(1)
     cfg = tmp_path / "pretix.cfg"
     cfg.write_text(
         f"[pretix]\ndatadir={settings.DATA_DIR}\n\n"  # where the test's uploads are
         f"[database]\nbackend=postgresql\nname={connection.settings_dict['NAME']}\nuser=postgres\n"
-        f"host=127.0.0.1\nport=5432\n\n[celery]\nbroker={BROKER}\nbackend={BACKEND}\n\n"
+        f"host=127.0.0.1\nport=5432\n\n[celery]\nbroker={broker}\nbackend={backend}\n\n"
         f"[pretix_secrets_import]\nqueue={QUEUE}\n"
     )
     workers = []
 
     class Stack:
-        app = Celery(broker=BROKER, backend=BACKEND)
+        app = Celery(backend=backend)  # reads the results
+        # sends without a result backend: Celery's Redis backend would subscribe to each task's result, and unsubscribe
+        # when the AsyncResult is garbage-collected, which may be after the Redis has gone
+        sender = Celery(broker=broker)
 
         @staticmethod
         def start_worker():
@@ -79,8 +85,19 @@ def stack(tmp_path, monkeypatch, settings):
 
         @staticmethod
         def kill(worker):
-            os.killpg(worker.pid, signal.SIGKILL)  # the main process and its pool children, as the OOM killer would
+            """The whole worker at once, its main process and its pool, as when its machine or container goes down."""
+            os.killpg(worker.pid, signal.SIGKILL)
             worker.wait(timeout=30)
+
+        @staticmethod
+        def kill_pool_process(worker):
+            """
+            SIGKILL to the worker's one pool process alone, as the kernel's out-of-memory killer picks the process
+            that holds the import's memory; the main process lives on and starts a new pool process.
+            """
+            [child] = children(worker.pid)
+            os.kill(child, signal.SIGKILL)
+            return child
 
         @staticmethod
         def send(event, file_id, session_key, user):
@@ -88,7 +105,7 @@ def stack(tmp_path, monkeypatch, settings):
             with scopes_disabled():
                 run = ImportRun.objects.create(id=uuid.uuid4(), event=event, upload=file_id, options={
                     "fmt": asdict(FileFormat()), "mapping": ColumnMapping().as_dict()})
-            Stack.app.send_task(
+            Stack.sender.send_task(
                 tasks.import_secrets.name, task_id=str(run.pk), queue=QUEUE,
                 args=(event.pk, str(file_id), asdict(FileFormat()), ColumnMapping().as_dict(), "en", user.pk,
                       session_key),
@@ -98,10 +115,29 @@ def stack(tmp_path, monkeypatch, settings):
 
     monkeypatch.setattr(config, "lost_after", lambda: LOST_AFTER)
     monkeypatch.setattr(config, "start_within", lambda: 5)
-    yield Stack
-    for worker in workers:
-        if worker.poll() is None:
-            Stack.kill(worker)
+    try:
+        yield Stack
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                Stack.kill(worker)
+        Stack.sender.close()
+        Stack.app.close()
+        redis.stop()
+
+
+def children(pid):
+    """The IDs of the processes whose parent is ``pid``, from /proc."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:  # ended meanwhile
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:  # "pid (name) state ppid ...": the name may hold spaces
+            found.append(int(entry))
+    return found
 
 
 def wait_for(condition, timeout, what):
@@ -148,8 +184,54 @@ def poll_page(backend_client, process, run, app, settings, monkeypatch):
         settings.HAS_CELERY = False
 
 
-def test_a_killed_worker_shows_a_failure_in_time_and_the_retry_imports_all(
+def assert_offered_again(backend_client, process):
+    """The import page after a lost import: the reason, and the form with the retry button."""
+    page = backend_client.get(process).content.decode()
+    assert html.escape(str(tasks.LOST)) in page
+    assert 'id="import-submit"' in page and "Try the import again" in page
+
+
+def test_a_pool_process_killed_mid_import_is_reported_at_once_and_the_retry_imports_all(
+        backend_client, event, user, stack, settings, monkeypatch, caplog):
+    process, file_id, session_key = big_upload(backend_client, event)
+    worker = stack.start_worker()
+    run, result = stack.send(event, file_id, session_key, user)
+    wait_for(lambda: mid_import(result), 120, "progress")
+    stack.kill_pool_process(worker)
+    killed_at = time.monotonic()
+    # Celery's main process sees its pool process die and stores that as the task's result: no heartbeat to wait for
+    wait_for(lambda: result.ready(), LOST_AFTER, "Celery's report of the lost task")
+    with caplog.at_level(logging.ERROR, logger=tasks.__name__):
+        answer = poll_page(backend_client, process, run, stack.app, settings, monkeypatch)
+    print(f"failure shown {time.monotonic() - killed_at:.1f} s after the kill")
+    assert answer["ready"] is True and answer["success"] is False
+    assert answer["message"] == str(tasks.LOST) and answer["redirect"] == process
+    [line] = [record.getMessage() for record in caplog.records if record.name == tasks.__name__]
+    assert f"import {run.pk} for bigevents/sampleconf lost: its worker process ended" in line
+    assert "signal 9 (SIGKILL)" in line and "nothing was imported" in line
+    with scopes_disabled():
+        run.refresh_from_db()
+    assert run.state == ImportRun.LOST
+    assert pool_size(event) == 0
+    assert_counted(event)
+    assert_offered_again(backend_client, process)
+    # the retry: the same upload, the same page, everything imported once, by the same worker: its main process lived
+    # on and started a new pool process
+    assert worker.poll() is None
+    retry, retry_result = stack.send(event, file_id, session_key, user)
+    wait_for(lambda: retry_result.ready(), 300, "the retried import")
+    # .result, not .get(): an eager task earlier in this test process makes Celery refuse a blocking get()
+    assert retry_result.state == "SUCCESS" and retry_result.result["imported"] == LINES
+    assert pool_size(event) == LINES
+    assert_counted(event)
+    with scopes_disabled():
+        assert list(ImportRun.objects.filter(upload=file_id).order_by("created").values_list("state", flat=True)) \
+            == [ImportRun.LOST, ImportRun.IMPORTED]
+
+
+def test_a_worker_killed_whole_mid_import_is_reported_when_its_heartbeat_stops(
         backend_client, event, user, stack, settings, monkeypatch):
+    # Nobody is left to store a result: only the missing heartbeat tells. (The retry after a lost import is above.)
     process, file_id, session_key = big_upload(backend_client, event)
     worker = stack.start_worker()
     run, result = stack.send(event, file_id, session_key, user)
@@ -163,22 +245,10 @@ def test_a_killed_worker_shows_a_failure_in_time_and_the_retry_imports_all(
     assert reason_of(run, result) == tasks.LOST and run.state == ImportRun.LOST
     answer = poll_page(backend_client, process, run, stack.app, settings, monkeypatch)
     assert answer["ready"] is True and answer["success"] is False
-    assert "Nothing was imported" in answer["message"] and answer["redirect"] == process
+    assert answer["message"] == str(tasks.LOST) and answer["redirect"] == process
     assert pool_size(event) == 0
     assert_counted(event)
-    # the retry: the same upload, the same page, everything imported once
-    page = backend_client.get(process).content.decode()
-    assert "Nothing was imported" in page and 'id="import-submit"' in page and "Try the import again" in page
-    stack.start_worker()
-    retry, retry_result = stack.send(event, file_id, session_key, user)
-    wait_for(lambda: retry_result.ready(), 300, "the retried import")
-    # .result, not .get(): an eager task earlier in this test process makes Celery refuse a blocking get()
-    assert retry_result.state == "SUCCESS" and retry_result.result["imported"] == LINES
-    assert pool_size(event) == LINES
-    assert_counted(event)
-    with scopes_disabled():
-        assert list(ImportRun.objects.filter(upload=file_id).order_by("created").values_list("state", flat=True)) \
-            == [ImportRun.LOST, ImportRun.IMPORTED]
+    assert_offered_again(backend_client, process)
 
 
 def test_a_terminated_database_session_fails_the_import_cleanly(backend_client, event, user, stack):
