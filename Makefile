@@ -81,7 +81,7 @@ browser:
 # The tests run on TEST_WORKERS pytest-xdist workers, each with a database of its own whose schema is built once per
 # run (tests/database.py). The heavy suites (marker `heavy`: properties, fuzzing, crash safety, the Celery worker, the
 # browser, the gate loop) run once per .ci/run: make test-pg runs every test, make test all but those (HEAVY=1: all).
-# A file's tests stay on one worker: some share services such as Redis databases that they look at by name. On
+# A file's tests stay on one worker: some find their PostgreSQL sessions by name. On
 # PostgreSQL more workers than cores: the crash and worker tests spend much of their time waiting for processes.
 TEST_WORKERS ?= 2
 PG_TEST_WORKERS ?= 4
