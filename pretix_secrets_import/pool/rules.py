@@ -103,6 +103,23 @@ def check_secrets(secrets, errors, labels, fits=None) -> list:
     return list(first)
 
 
+def check_fit(secrets, errors, fits, exempt=()) -> list:
+    """
+    Adds the code format's errors (``fits``, as for ``check_secrets``) of those ``secrets`` that have no error yet
+    and are not in ``exempt``; returns the secrets without error, each once (a repeat has an error already).
+    """
+    fitting = []
+    for secret, secret_errors in zip(secrets, errors):
+        if secret_errors:
+            continue
+        problem = None if secret in exempt else fits(secret)
+        if problem is None:
+            fitting.append(secret)
+        else:
+            secret_errors.setdefault("secret", []).append(problem)
+    return fitting
+
+
 class Restrictions:
     """The products, variations and dates that rows name, each read once, and the rule for one row's restriction."""
 

@@ -153,13 +153,13 @@ def starting_with(qs, text: str):
     return qs if end is None else qs.filter(secret__lt=end)
 
 
-def _find(model, organizer_id, secrets) -> dict:
+def _find(model, organizer_id, secrets, columns=("id",)) -> dict:
     """
     ``{secret: id}`` for those of ``secrets`` that rows of ``model`` (pool or tickets) of the organizer hold, through
-    the unique (organizer, secret) index. On PostgreSQL each secret of an array is looked up by a lateral subquery of
-    its own, which is an index lookup whatever the table statistics say. A join or an IN list is planned from the
-    statistics, which are outdated during and after a large import: the planner then reads all of the organizer's
-    rows into a hash table (see BENCHMARKS.md).
+    the unique (organizer, secret) index; with more ``columns`` than the ID, a tuple of their values. On PostgreSQL
+    each secret of an array is looked up by a lateral subquery of its own, which is an index lookup whatever the table
+    statistics say. A join or an IN list is planned from the statistics, which are outdated during and after a large
+    import: the planner then reads all of the organizer's rows into a hash table (see BENCHMARKS.md).
     """
     secrets = list(secrets)
     found = {}
@@ -167,25 +167,37 @@ def _find(model, organizer_id, secrets) -> dict:
     if connection.vendor == "postgresql":
         quote = connection.ops.quote_name
         # OFFSET 0 keeps the planner from turning the lateral subquery into a join it would plan from statistics.
-        sql = "SELECT u.s, f.{id} FROM unnest(%s::text[]) AS u(s) CROSS JOIN LATERAL (SELECT t.{id} FROM {table} t " \
+        sql = "SELECT u.s, {f} FROM unnest(%s::text[]) AS u(s) CROSS JOIN LATERAL (SELECT {t} FROM {table} t " \
               "WHERE t.{organizer} = %s AND t.{secret} = u.s OFFSET 0) AS f"
-        sql = sql.format(secret=quote("secret"), id=quote("id"), table=quote(model._meta.db_table),
+        sql = sql.format(secret=quote("secret"), f=", ".join("f." + quote(c) for c in columns),
+                         t=", ".join("t." + quote(c) for c in columns), table=quote(model._meta.db_table),
                          organizer=quote("organizer_id"))
         with connection.cursor() as cursor:
             for start in range(0, len(secrets), 5000):
                 cursor.execute(sql, [secrets[start:start + 5000], organizer_id])
-                found.update(cursor.fetchall())
+                found.update((row[0], row[1] if len(row) == 2 else row[1:]) for row in cursor.fetchall())
         return found
     manager = model.all if model is OrderPosition else model.objects
     for start in range(0, len(secrets), 1000):
         batch = secrets[start:start + 1000]
-        found.update(manager.filter(organizer_id=organizer_id, secret__in=batch).order_by().values_list("secret", "pk"))
+        rows = manager.filter(organizer_id=organizer_id, secret__in=batch).order_by().values_list("secret", *columns)
+        found.update((row[0], row[1] if len(row) == 2 else row[1:]) for row in rows)
     return found
 
 
 def ids_of(organizer_id, secrets) -> dict:
     """``{secret: id}`` for those of ``secrets`` that the organizer's pool holds."""
     return _find(ImportedSecret, organizer_id, secrets)
+
+
+def holders(organizer_id, secrets) -> dict:
+    """
+    ``{secret: (id, event ID, product ID, variation ID, date ID)}`` for those of ``secrets`` that the organizer's pool
+    holds: which pool secret, of which event, restricted to what (the fields of its ``Group``, as a plain tuple: a file
+    import reads hundreds of thousands).
+    """
+    return _find(ImportedSecret, organizer_id, secrets,
+                 columns=("id", "event_id", "item_id", "variation_id", "subevent_id"))
 
 
 def in_pool(organizer_id, secrets, but=None) -> set:

@@ -14,7 +14,7 @@ def _unless_kept(fits, kept, secret):
     return None if secret == kept else fits(secret)
 
 
-def clean_rows(event: Event, rows, instance=None, labels=None, check_pool=True, code_format=None):
+def clean_rows(event: Event, rows, instance=None, labels=None, check_pool=True, code_format=None, pass_over=False):
     """
     Validate rows to be stored in ``event``'s pool, set-based: a fixed number of queries for any number of rows.
     This is the one place of the pool's rules; the API, the backend forms and the file import all call it.
@@ -24,6 +24,11 @@ def clean_rows(event: Event, rows, instance=None, labels=None, check_pool=True, 
     (default: "entry 1", ...). ``check_pool=False`` leaves the check against the pool to
     ``pool.insert_rows(..., skip_existing=True)``, which a file import does: the unique index answers it.
     ``code_format`` is the event's (``CodeFormat.of_event``) unless given.
+
+    With ``pass_over``, a row whose secret this event's pool holds with the same restriction (``pool.Group``) is not
+    refused: its cleaned dict has ``"known"``, the pool secret's ID, for the caller to pass it over. Such a secret is
+    checked neither against the code format (it was when it was stored, and a new format must fit only unused
+    secrets) nor against the tickets (a sold pool secret is on one).
 
     Returns ``(cleaned, errors)``: per row a dict with instances in place of IDs (``None`` if invalid), and a
     dict of field names to lists of messages (empty if valid). Cleaned secrets are trimmed (``rules.trim_secrets``).
@@ -35,20 +40,45 @@ def clean_rows(event: Event, rows, instance=None, labels=None, check_pool=True, 
     fits = None if code_format.is_free else code_format.checker()
     if fits is not None and instance is not None:  # a secret the pool holds already may keep its value
         fits = functools.partial(_unless_kept, fits, instance.secret)
-    distinct = rules.check_secrets(secrets, errors, labels, fits)
-    in_pool = pool.in_pool(event.organizer_id, distinct, but=instance) if check_pool else set()
-    on_tickets = pool.on_tickets(event.organizer_id, distinct)
+    distinct = rules.check_secrets(secrets, errors, labels, None if pass_over else fits)
+    in_pool, on_tickets, held = _lookups(event, distinct, errors, secrets, instance, check_pool, fits, pass_over)
     restricted = any(row.get(name) is not None for row in rows for name in rules.RESTRICTIONS)
     restrictions = rules.Restrictions(event, rows) if restricted else None
     cleaned = []
     for secret, row, row_errors in zip(secrets, rows, errors):
-        if in_pool and secret in in_pool:
+        restriction_errors = {} if restrictions else ()
+        item, variation, subevent = restrictions.clean(row, restriction_errors) if restrictions else (None, None, None)
+        clean = {"secret": secret, "used": bool(row.get("used", False)), "item": item, "variation": variation,
+                 "subevent": subevent}
+        known = held.get(secret) if held else None
+        if known and not row_errors and not restriction_errors and known[2:] == (
+                rules.pk_of(item), rules.pk_of(variation), rules.pk_of(subevent)):
+            clean["known"] = known[0]
+        elif in_pool and secret in in_pool:
             row_errors.setdefault("secret", []).append(rules.ALREADY_IMPORTED)
         elif on_tickets and secret in on_tickets:
             row_errors.setdefault("secret", []).append(rules.ON_TICKET)
-        item, variation, subevent = restrictions.clean(row, row_errors) if restrictions else (None, None, None)
-        cleaned.append(None if row_errors else {
-            "secret": secret, "used": bool(row.get("used", False)), "item": item, "variation": variation,
-            "subevent": subevent,
-        })
+        if restriction_errors:
+            row_errors.update(restriction_errors)  # after the secret's, in the order of the fields
+        cleaned.append(None if row_errors else clean)
     return cleaned, errors
+
+
+def _lookups(event, distinct, errors, secrets, instance, check_pool, fits, pass_over):
+    """
+    Which of the ``distinct`` valid secrets the pool holds (if ``check_pool``) and tickets carry, and, with
+    ``pass_over``, those that this event's pool holds (as ``pool.holders`` gives them); then the code format is
+    checked here, passing over the latter.
+    """
+    if not pass_over:
+        in_pool = pool.in_pool(event.organizer_id, distinct, but=instance) if check_pool else set()
+        return in_pool, pool.on_tickets(event.organizer_id, distinct), {}
+    holders = pool.holders(event.organizer_id, distinct)
+    held = {secret: holder for secret, holder in holders.items() if holder[1] == event.pk}
+    if fits is not None:
+        distinct = rules.check_fit(secrets, errors, fits, exempt=held)
+    in_pool = {secret for secret in distinct if secret in holders and (
+        instance is None or holders[secret][0] != instance.pk)} if check_pool else set()
+    # the pool's own check comes first: a secret it holds is refused as imported already, even if sold
+    on_tickets = pool.on_tickets(event.organizer_id, [secret for secret in distinct if secret not in holders])
+    return in_pool, on_tickets, held
