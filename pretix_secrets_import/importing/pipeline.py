@@ -5,6 +5,10 @@ Importing a file of secrets (CSV or XLSX) into an event's pool; shared by the ba
 The file is streamed: it is read, validated and stored chunk by chunk inside one transaction, so memory stays flat
 for a million lines. Every invalid line is reported; if there is any, the transaction is rolled back and nothing is
 imported. The rules for a secret are those of ``validation.clean_rows``; this module only turns lines into rows.
+
+With ``skip_existing``, lines whose secret the event's pool holds with the same restriction are passed over and
+counted (a vendor's list sent again with new codes added); everything else is imported or refused as without it.
+The line of each secret passed over is kept (about 100 bytes each), to find it repeated further down the file.
 """
 import logging
 from array import array
@@ -14,7 +18,9 @@ from dataclasses import dataclass, field
 from time import monotonic
 
 from django.db import transaction
-from django.utils.translation import gettext as _, ngettext, pgettext
+from django.utils.translation import (
+    gettext as _, gettext_lazy, ngettext, pgettext,
+)
 
 from pretix.base.modelimport import DataImportError
 from pretix.base.models import Event_SettingsStore
@@ -33,6 +39,7 @@ from pretix_secrets_import.sales import alerts
 from pretix_secrets_import.sales.sellable import restriction_warnings
 
 logger = logging.getLogger(__name__)
+NO_SECRETS = gettext_lazy("The file does not contain any secrets.")
 
 
 @dataclass
@@ -51,6 +58,7 @@ class ImportResult:
     error_count: int = 0
     errors: list = field(default_factory=list)  # the first ``keep_errors`` errors
     trimmed: int = 0  # secrets that had whitespace around them, which was removed
+    passed_over: int = 0  # lines whose secret the pool held with the same restriction (``skip_existing``)
     restricted: dict = field(default_factory=dict)  # product → number of valid secrets restricted to it
     warnings: list = field(default_factory=list)  # what the organizer should know, though the lines are valid
 
@@ -84,17 +92,20 @@ class _StoredRows:
 
 
 def import_file(event, fileobj, fmt: FileFormat, mapping: ColumnMapping, *, on_error=None, progress=None,
-                keep_errors=1000, dry_run=False, user=None, auth=None, filename="") -> ImportResult:
+                keep_errors=1000, dry_run=False, skip_existing=False, user=None, auth=None,
+                filename="") -> ImportResult:
     """
     Import every line of the file into ``event``'s pool in one transaction, or nothing if any line is invalid.
 
     ``on_error(error)`` is called with a ``LineError`` for every invalid line as it is found; the first
-    ``keep_errors`` errors are also returned. With ``dry_run`` everything is checked and nothing is stored.
+    ``keep_errors`` errors are also returned. With ``dry_run`` everything is checked and nothing is stored. With
+    ``skip_existing`` the lines whose secret the pool holds with the same restriction are passed over.
     """
     started = monotonic()
-    logger.info("Secrets import into %s/%s started (%s)%s", event.organizer.slug, event.slug, filename or "a file",
-                " as a dry run" if dry_run else "")
-    run = _FileImport(event, mapping, on_error=on_error, keep_errors=keep_errors)
+    logger.info("Secrets import into %s/%s started (%s)%s%s", event.organizer.slug, event.slug,
+                filename or "a file", " as a dry run" if dry_run else "",
+                ", passing over secrets in the pool" if skip_existing else "")
+    run = _FileImport(event, mapping, on_error=on_error, keep_errors=keep_errors, skip_existing=skip_existing)
     try:
         with transaction.atomic():
             result = run.read(fileobj, fmt, progress)
@@ -116,8 +127,10 @@ def import_file(event, fileobj, fmt: FileFormat, mapping: ColumnMapping, *, on_e
         raise
     outcome = "checked (dry run)" if dry_run and not result.error_count else \
         "refused for invalid lines" if result.error_count else "imported"
-    logger.info("Secrets import into %s/%s %s: %d lines, %d imported, %d invalid lines, %.1f s", event.organizer.slug,
-                event.slug, outcome, result.lines, result.imported, result.error_count, monotonic() - started)
+    logger.info("Secrets import into %s/%s %s: %d lines, %d imported, %s%d invalid lines, %.1f s",
+                event.organizer.slug, event.slug, outcome, result.lines, result.imported,
+                f"{result.passed_over} passed over, " if skip_existing else "", result.error_count,
+                monotonic() - started)
     return result
 
 
@@ -133,12 +146,15 @@ def import_warnings(event, result: ImportResult) -> list:
 class _FileImport:
     """One import of a file: reads it chunk by chunk, checks and stores each chunk, and reports the invalid lines."""
 
-    def __init__(self, event, mapping: ColumnMapping, on_error, keep_errors):
+    def __init__(self, event, mapping: ColumnMapping, on_error, keep_errors, skip_existing=False):
         self.event, self.mapping, self.on_error, self.keep_errors = event, mapping, on_error, keep_errors
         self.result = ImportResult()
         self.code_format = CodeFormat.of_event(event)  # every chunk is checked against this one
         self.resolver = Resolver(event)
         self.stored = _StoredRows()
+        # pool secret ID → the line that passed it over, to find it repeated in a later chunk; a dict: the IDs come in
+        # any order, and for 300,000 lines it takes about 30 MB
+        self.passed = {} if skip_existing else None
         self.chunk_errors = []
         self.line_label = _("line {number}")
         self.repeated, self.already_imported = str(REPEATED), str(ALREADY_IMPORTED)  # translated once, not per line
@@ -167,7 +183,7 @@ class _FileImport:
         if chunk:
             self.flush(chunk)
         if self.result.lines == 0:
-            raise DataImportError(_("The file does not contain any secrets."))
+            raise DataImportError(NO_SECRETS)
         self.result.restricted = dict(self.restricted)
         return self.result
 
@@ -190,6 +206,8 @@ class _FileImport:
 
     def flush(self, chunk):
         valid = self.check(chunk)
+        if self.passed is not None:
+            valid = self.pass_over(valid)
         if self.result.error_count or self.chunk_errors:
             # The import fails anyway: look the chunk up before storing it, so that a file of secrets that are already
             # in the pool costs one index lookup per line, not an insert that conflicts and then a lookup.
@@ -236,9 +254,11 @@ class _FileImport:
         lines = [line for line, _cells in chunk]
         cleaned, errors = clean_rows(
             self.event, rows, labels=_Labels(self.line_label, lines), check_pool=False, code_format=self.code_format,
+            pass_over=self.passed is not None,
         )
         if self.count_restricted:
-            self.restricted.update(row["item"] for row in cleaned if row is not None and row["item"] is not None)
+            self.restricted.update(row["item"] for row in cleaned
+                                   if row is not None and row["item"] is not None and "known" not in row)
         if not problems and not any(errors):
             return list(zip(lines, cleaned))
         valid = []
@@ -255,6 +275,30 @@ class _FileImport:
                 valid.append((line, clean))
         return valid
 
+    def first_line(self, pk):
+        """The line of the file that stored or passed over the pool secret ``pk``, if any."""
+        line = self.stored.line_of(pk)
+        return self.passed.get(pk) if line is None and self.passed else line
+
+    def report_repeated(self, line, secret, first):
+        self.report(line, "secret", secret, self.repeated.format(label=self.line_label.format(number=first)))
+
+    def pass_over(self, valid):
+        """Passes over the rows that ``clean_rows`` found in the pool (``known``), counting them; returns the others."""
+        fresh = []
+        for line, row in valid:
+            pk = row.get("known")
+            if pk is None:
+                fresh.append((line, row))
+                continue
+            first = self.first_line(pk)
+            if first is None:
+                self.passed[pk] = line
+                self.result.passed_over += 1
+            else:  # in an earlier chunk; within the chunk, clean_rows finds a repeat
+                self.report_repeated(line, row["secret"], first)
+        return fresh
+
     def report_taken(self, valid, taken):
         """Reports the rows whose secret the pool holds (``taken``: ``{secret: id}``); returns the other rows."""
         free = []
@@ -263,9 +307,11 @@ class _FileImport:
             if pk is None:
                 free.append((line, row))
                 continue
-            first = self.stored.line_of(pk)
-            self.report(line, "secret", row["secret"], self.already_imported if first is None else
-                        self.repeated.format(label=self.line_label.format(number=first)))
+            first = self.first_line(pk)
+            if first is None:
+                self.report(line, "secret", row["secret"], self.already_imported)
+            else:
+                self.report_repeated(line, row["secret"], first)
         return free
 
     def store(self, valid):

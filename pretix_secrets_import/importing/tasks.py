@@ -116,8 +116,8 @@ def _finish(run, state, **fields):
 
 def _outcome(result, report_id=None) -> dict:
     """What the task returns, and what the import page shows."""
-    return {"lines": result.lines, "imported": result.imported, "error_count": result.error_count,
-            "report": report_id, "warnings": result.warnings}
+    return {"lines": result.lines, "imported": result.imported, "passed_over": result.passed_over,
+            "error_count": result.error_count, "report": report_id, "warnings": result.warnings}
 
 
 class ImportTask(ProfiledEventTask):
@@ -137,14 +137,14 @@ class ImportTask(ProfiledEventTask):
 # The name from before the module moved into importing/: tasks queued by an older release still find it.
 @app.task(base=ImportTask, bind=True, throws=(DataImportError,), name="pretix_secrets_import.tasks.import_secrets")
 def import_secrets(self, event: Event, file_id: str, fmt: dict, mapping: dict, locale: str, user_id: int,
-                   session_key: str, run_id: str = None) -> dict:
+                   session_key: str, run_id: str = None, skip_existing: bool = False) -> dict:
     run = ImportRun.objects.filter(pk=run_id).first() if run_id else None
     with language(locale, event.settings.region), _heartbeat(self) as heartbeat:
         if run is not None and not run.move([ImportRun.QUEUED], ImportRun.RUNNING, started=now()):
             # The page gave up waiting for a worker and told the user nothing was imported: keep it that way.
             raise DataImportError(NOT_STARTED)
         try:
-            result = _run_import(event, run, file_id, fmt, mapping, user_id, session_key, heartbeat)
+            result = _run_import(event, run, file_id, fmt, mapping, user_id, session_key, heartbeat, skip_existing)
         except SoftTimeLimitExceeded:
             _finish(run, ImportRun.FAILED)
             logger.warning("Secrets import for %s/%s stopped by its time limit; nothing was imported",
@@ -164,7 +164,7 @@ def import_secrets(self, event: Event, file_id: str, fmt: dict, mapping: dict, l
     return result
 
 
-def _run_import(event, run, file_id, fmt, mapping, user_id, session_key, heartbeat):
+def _run_import(event, run, file_id, fmt, mapping, user_id, session_key, heartbeat, skip_existing):
     upload = CachedFile.objects.get(id=file_id)
     user = User.objects.get(pk=user_id)
 
@@ -176,16 +176,15 @@ def _run_import(event, run, file_id, fmt, mapping, user_id, session_key, heartbe
         with report.writing(raw) as write_error, transaction.atomic(), upload.file.open("rb") as f:
             result = import_file(
                 event, f, FileFormat(**fmt), ColumnMapping.from_dict(mapping), on_error=write_error, progress=progress,
-                keep_errors=0, user=user, filename=upload.filename,
+                keep_errors=0, skip_existing=skip_existing, user=user, filename=upload.filename,
             )
-            if result.imported:
+            if not result.error_count:
                 # In the import's transaction: once the secrets are stored, the run says so, even if the worker dies
-                # before Celery stores the task's result.
+                # before Celery stores the task's result. A file whose secrets were all passed over is done as well.
                 _finish(run, ImportRun.IMPORTED, outcome=_outcome(result))
-        if not result.imported:
-            _finish(run, ImportRun.FAILED)
         report_id = None
         if result.error_count:
+            _finish(run, ImportRun.FAILED)
             raw.seek(0)
             report_file = CachedFile.objects.create(
                 expires=now() + timedelta(days=1), date=now(), filename=report.filename(upload.filename),
@@ -193,6 +192,6 @@ def _run_import(event, run, file_id, fmt, mapping, user_id, session_key, heartbe
             )
             report_file.file.save("secrets-import-errors.csv", File(raw))
             report_id = str(report_file.id)
-    if result.imported:
+    if not result.error_count:
         upload.delete()
     return _outcome(result, report_id)
