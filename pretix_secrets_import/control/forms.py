@@ -172,6 +172,12 @@ class ImportForm(forms.Form):
     item = forms.ChoiceField(label=_("Product"), required=False)
     variation = forms.ChoiceField(label=_("Variation"), required=False)
     subevent = forms.ChoiceField(label=pgettext_lazy("subevent", "Date"), required=False)
+    skip_existing = forms.BooleanField(
+        label=_("Pass over secrets already in the pool"), required=False,
+        help_text=_("For a list that has been imported before and has grown since: secrets that this event's pool "
+                    "holds with the same product, variation and date are counted and left as they are. A secret "
+                    "in the pool with another restriction, or used elsewhere in the organizer, is still an error."),
+    )
 
     def __init__(self, *args, event, fmt, columns, **kwargs):
         super().__init__(*args, **kwargs)
@@ -194,8 +200,8 @@ class ImportForm(forms.Form):
             self.fields[name].help_text = {
                 "item": _("A column may hold product IDs or names (in any language or the internal name)."),
                 "variation": _("A column may hold variation IDs or names."),
-                "subevent": _("A column may hold date IDs, the start date (2030-12-31) or start date and time "
-                              "(2030-12-31 19:00), or the name of the date."),
+                "subevent": _("A column may hold date IDs, the start date (2030-12-31 or 31.12.2030) or start date "
+                              "and time (2030-12-31 19:00 or 31.12.2030 19:00), or the name of the date."),
             }[name]
         if not event.has_subevents:
             del self.fields["subevent"]

@@ -33,9 +33,11 @@ from pretix_secrets_import.importing.files import (
     DELIMITERS, ENCODINGS, MAX_UPLOAD_SIZE, FileFormat, count_lines,
     counts_exactly, preview, sniff,
 )
+from pretix_secrets_import.importing.pipeline import NO_SECRETS
 from pretix_secrets_import.importing.tasks import import_secrets, lost_reason
 from pretix_secrets_import.links import event_url
 from pretix_secrets_import.models import ImportRun
+from pretix_secrets_import.pool.codeformat import CodeFormat
 
 TOO_LARGE_FOR_REQUEST = _(
     "This file has about {lines} lines. This pretix runs without a background task queue (Celery), so an import runs "
@@ -71,6 +73,8 @@ class ImportUploadView(PoolWriteMixin, FormView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         ctx["max_size"] = MAX_UPLOAD_SIZE // 1024 // 1024
+        code_format = CodeFormat.of_event(self.request.event)
+        ctx["code_format"] = None if code_format.is_free else code_format.describe()
         return ctx
 
 
@@ -201,6 +205,7 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
         mapping = ColumnMapping.from_dict(self._last_options["mapping"]) if retry else guess_mapping(
             self.columns(), self.request.event.has_subevents)
         kwargs["initial"].update(ImportForm.initial_from(mapping))
+        kwargs["initial"]["skip_existing"] = bool(retry and self._last_options.get("skip_existing"))
         return kwargs
 
     def post(self, request, *args, **kwargs):
@@ -224,12 +229,16 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
         ctx["header_as_data"] = not self.fmt.has_header and first_line_is_header(
             [cells for _line, cells in rows[:HEADER_SAMPLE + 1]])
         ctx["file"] = self.file
+        ctx["empty"] = not rows  # only a line of column names, or blank lines: nothing to import
         # the last try of this upload ended without importing (lost, cancelled, refused): the button retries it
         ctx["retry"] = self._last_run is not None and self._last_run.state in (ImportRun.LOST, ImportRun.FAILED)
         return ctx
 
     def form_valid(self, form):
         if "refresh" in self.request.POST:
+            return self.form_invalid(form)
+        if not self.preview[1]:  # the page offers no import then; a form sent all the same gets the reason
+            form.add_error(None, NO_SECRETS)
             return self.form_invalid(form)
         fmt = self.fmt
         if fmt.kind == "csv":
@@ -244,7 +253,8 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
                     event=self.request.event.slug,
                 ))
                 return self.form_invalid(form)
-        options = {"fmt": asdict(fmt), "mapping": form.mapping().as_dict()}
+        options = {"fmt": asdict(fmt), "mapping": form.mapping().as_dict(),
+                   "skip_existing": form.cleaned_data["skip_existing"]}
         try:
             with transaction.atomic():
                 run = ImportRun.objects.create(id=uuid4(), event=self.request.event, upload=self.file.id,
@@ -255,13 +265,21 @@ class ImportProcessView(PoolWriteMixin, AsyncAction, FormView):
         return self.do(
             self.request.event.pk, str(self.file.id), options["fmt"], options["mapping"],
             translation.get_language(), self.request.user.pk, self.file.session_key, run_id=str(run.pk),
+            skip_existing=options["skip_existing"],
         )
 
     def get_success_message(self, value):
         if value["error_count"]:
             return None
-        return ngettext("{count} secret has been imported.", "{count} secrets have been imported.",
-                        value["imported"]).format(count=value["imported"])
+        message = ngettext("{count} secret has been imported.", "{count} secrets have been imported.",
+                           value["imported"]).format(count=value["imported"])
+        passed_over = value.get("passed_over", 0)  # not in the outcome of an import by an older release
+        if passed_over:
+            message += " " + ngettext(
+                "{count} secret was in the pool already and has been passed over.",
+                "{count} secrets were in the pool already and have been passed over.", passed_over,
+            ).format(count=passed_over)
+        return message
 
     def get_success_url(self, value):
         # pretix asks for this once on every way an import ends (the page, its polling, a return to the upload), and
