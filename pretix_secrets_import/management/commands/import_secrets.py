@@ -46,6 +46,9 @@ class Command(BaseCommand):
         header.add_argument("--no-header", dest="header", action="store_false",
                             help="the first line holds a secret")
         parser.add_argument("--dry-run", action="store_true", help="check the file, import nothing")
+        parser.add_argument("--skip-existing", action="store_true",
+                            help="pass over the secrets that the event's pool holds with the same product, variation "
+                                 "and date (a list imported before, grown since), and count them")
 
     def handle(self, *args, **options):
         try:
@@ -93,7 +96,8 @@ class Command(BaseCommand):
             self.stderr.write(f"line {error.line}: {error.column} \"{error.value}\": {error.message}")
 
         result = import_file(event, f, fmt, mapping, on_error=print_error, keep_errors=0,
-                             dry_run=options["dry_run"], filename=options["file"])
+                             dry_run=options["dry_run"], skip_existing=options["skip_existing"],
+                             filename=options["file"])
         for warning in result.warnings:
             self.stderr.write(f"Warning: {warning}", style_func=self.style.WARNING)
         if result.error_count:
@@ -104,6 +108,10 @@ class Command(BaseCommand):
             self.stdout.write(f"All {result.lines} line(s) are valid; nothing was imported (dry run).")
         else:
             self.stdout.write(self.style.SUCCESS(f"Imported {result.imported} secret(s)."))
+        if options["skip_existing"] and options["dry_run"]:
+            self.stdout.write(f"{result.passed_over} secret(s) are in the pool already and would be passed over.")
+        elif options["skip_existing"]:
+            self.stdout.write(f"Passed over {result.passed_over} secret(s) that were in the pool already.")
 
     @staticmethod
     def _mapping(event, header, options):
