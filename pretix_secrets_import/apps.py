@@ -37,9 +37,10 @@ class PluginApp(PluginConfig):
             signals,
         )
         from pretix_secrets_import.gate import feed
-        from pretix_secrets_import.sales import safeguards
+        from pretix_secrets_import.sales import availability, safeguards
         from pretix_secrets_import.tickets import barcodes
 
         safeguards.install()
+        availability.install()
         barcodes.install()
         feed.allow_for_scanners()

@@ -33,9 +33,9 @@ from pretix_secrets_import.links import event_url
 from pretix_secrets_import.models import PoolCount
 from pretix_secrets_import.pool import format_change, store as pool
 from pretix_secrets_import.sales import alerts, switch_warnings
+from pretix_secrets_import.sales.availability import cap_quota_availability
 from pretix_secrets_import.sales.generator import (
-    ImportedSecretGenerator, cap_quota_availability, check_cart,
-    generator_switched, uses_pool,
+    ImportedSecretGenerator, check_cart, generator_switched, uses_pool,
 )
 from pretix_secrets_import.sales.order_import import PoolCheckColumn
 from pretix_secrets_import.tickets import barcodes

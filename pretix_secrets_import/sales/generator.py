@@ -12,7 +12,7 @@ from django.utils.translation import gettext, gettext_lazy as _
 from django_scopes import scopes_disabled
 from rest_framework.exceptions import APIException
 
-from pretix.base.models import OrderPosition, Quota
+from pretix.base.models import OrderPosition
 from pretix.base.secrets import (
     BaseTicketSecretGenerator, RandomTicketSecretGenerator,
 )
@@ -22,9 +22,7 @@ from pretix.helpers import OF_SELF
 
 from pretix_secrets_import.models import ImportedSecret
 from pretix_secrets_import.plugin import enabled_for
-from pretix_secrets_import.pool.store import (
-    Group, count, summary, unused_in_group,
-)
+from pretix_secrets_import.pool.store import Group, count, unused_in_group
 from pretix_secrets_import.sales.alerts import schedule_check
 from pretix_secrets_import.sales.sellable import (
     draws, draws_from_pool, fits, shortfall, tiers,
@@ -97,36 +95,11 @@ def refuses_when_empty(event) -> bool:
 
 
 @scopes_disabled()
-def cap_quota_availability(event, quota, result):
-    """
-    Limit a quota's availability to the unused secrets that fit its products and date, so that the shop shows
-    products as sold out before a customer fills a cart. Only for quotas whose products all draw from the pool; a
-    secret restricted to one variation counts for the whole quota, so this is an upper bound and the generator
-    stays the authoritative check.
-    """
-    if not refuses_when_empty(event):
-        return result
-    chosen = event.settings.secrets_import_products
-    items = list(quota.items.values_list("pk", "admission"))
-    if not items or not all(draws(chosen, pk, admission) for pk, admission in items):
-        return result
-    state, available = result
-    item_ids = {pk for pk, _admission in items}
-    left = sum(  # from the pool's counters: the same cost for any pool size
-        counted.unused for counted in summary(event)
-        if counted.group.item in (None, *item_ids) and counted.group.subevent in (None, quota.subevent_id)
-    )
-    if left == 0:
-        return Quota.AVAILABILITY_GONE, 0
-    return state, left if available is None else min(available, left)
-
-
-@scopes_disabled()
 def check_cart(event, positions):
     """
     Refuse to start the checkout of a cart with a ticket that would get no secret, with the message the order would
-    fail with. The shop's quota cap cannot hide such a product when its quota also holds products that do not draw
-    from the pool.
+    fail with. The shop shows such a product as sold out (``availability``), but adding to the cart only checks its
+    quotas, which count the secrets of all their products, or none when they also hold products without pool secrets.
     """
     if not refuses_when_empty(event):
         return

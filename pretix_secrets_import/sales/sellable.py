@@ -3,7 +3,8 @@ What can still be sold: for each product (variation, date) whose tickets draw fr
 fit it. A ticket takes a secret restricted to its variation, its product or nothing, each for its date or for any
 date (``tiers``); the secrets of a tier that fits several products or dates are shared among them. Read from the
 pool's counters, so the cost grows with the number of products and dates, not with the pool. Used by the pool page,
-the summary API, the dashboard, the running-low alerts, the shop's event check and the cart check.
+the summary API, the dashboard, the running-low alerts, the shop's event check, the cart check and what the shop
+shows as available (``availability``).
 """
 from collections import Counter, defaultdict
 from datetime import timedelta
@@ -105,7 +106,21 @@ def unused_by_group(event, groups=None) -> dict:
 
 def left_for(target: Group, unused: dict) -> int:
     """The unused secrets that fit ``target``, from ``unused_by_group``."""
-    return sum(unused.get(group, 0) for group in tiers(target))
+    return left_for_any([target], unused)
+
+
+def left_for_any(targets, unused: dict) -> int:
+    """The unused secrets that fit at least one of ``targets``, each counted once, from ``unused_by_group``."""
+    return sum(unused.get(group, 0) for group in {group for target in targets for group in tiers(target)})
+
+
+def sets_left(wanted: Counter, unused: dict) -> int:
+    """
+    How often every ticket of ``wanted`` (``Group`` → number of tickets: a product and the products it bundles) can
+    still get a secret, from ``unused_by_group``. Each product is counted on its own, so where they share secrets this
+    is an upper bound, and the generator stays the authoritative check.
+    """
+    return min(left_for(target, unused) // number for target, number in wanted.items())
 
 
 def sellable(event, item=None, subevent=None, on_sale=False, groups=None) -> list:
