@@ -25,7 +25,9 @@ from pretix_secrets_import.pool import store as pool
 from pretix_secrets_import.pool.rules import ALREADY_IMPORTED, DB_ID_MAX
 from pretix_secrets_import.pool.validation import clean_rows
 from pretix_secrets_import.sales import alerts
-from pretix_secrets_import.sales.sellable import sellable as sellable_rows
+from pretix_secrets_import.sales.sellable import (
+    refuse_never_used, sellable as sellable_rows,
+)
 
 BULK_CREATE_LIMIT = 500
 
@@ -47,6 +49,7 @@ class ImportedSecretListSerializer(serializers.ListSerializer):
     def to_internal_value(self, data):
         rows = super().to_internal_value(data)
         cleaned, errors = clean_rows(self.context["event"], rows)
+        refuse_never_used(self.context["event"], rows, cleaned, errors)
         if any(errors):
             raise ValidationError(errors)
         return cleaned
@@ -82,6 +85,7 @@ class ImportedSecretSerializer(serializers.Serializer):
         if self.instance is not None:
             row = {**self.instance.as_row(), **row}
         cleaned, errors = clean_rows(self.context["event"], [row], instance=self.instance)
+        refuse_never_used(self.context["event"], [row], cleaned, errors, self.instance)
         if errors[0]:
             raise ValidationError(errors[0])
         return cleaned[0]
@@ -210,7 +214,8 @@ class ImportedSecretViewSet(viewsets.ModelViewSet):
     def perform_destroy(self, instance):
         if instance.used:
             raise PermissionDenied("This secret has already been used and can no longer be deleted.")
-        self._log(instance, "pretix_secrets_import.secret.deleted", instance.as_row())
+        # the deleted secret under "codes", as the backend's deletions log theirs ("secret" is masked)
+        self._log(instance, "pretix_secrets_import.secret.deleted", {**instance.as_row(), "codes": [instance.secret]})
         instance.delete()
 
     # A list route: the router matches it before the detail route, so "summary" is never taken for an ID.

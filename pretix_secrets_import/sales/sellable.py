@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from django.db.models import Q
 from django.utils.timezone import now
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy as _, ngettext
 from django_scopes import scopes_disabled
 
 from pretix.base.models import (
@@ -165,10 +165,15 @@ def take(target: Group, unused: dict) -> bool:
     return group is not None
 
 
+NEVER_USED = _('Tickets of "{product}" do not get pool secrets, so a secret restricted to it would never be used. '
+               'Choose the product in the plugin settings first.')
+
+
 def restriction_warnings(event, counts) -> list:
     """
     Warnings for secrets restricted to products that never draw from the pool (``counts``: product → number of
     secrets), which would stay unused. Not refusals: the organizer may choose the product in the settings later.
+    The REST API, which has no place for warnings, refuses them instead (``refuse_never_used``).
     """
     return [
         ngettext(
@@ -178,3 +183,19 @@ def restriction_warnings(event, counts) -> list:
         ).format(count=count, product=str(item.name))
         for item, count in counts.items() if not draws_from_pool(event, item)
     ]
+
+
+def refuse_never_used(event, rows, cleaned, errors, instance=None):
+    """
+    Where no warning can be shown (the REST API): refuse the rows that ``validation.clean_rows`` found valid
+    (``cleaned``, ``errors``) but that are restricted to a product which never gets pool secrets, on the field that
+    named it. A row that keeps the product of ``instance``, the secret being changed, is not refused again.
+    """
+    chosen = event.settings.secrets_import_products
+    for index, (row, clean) in enumerate(zip(rows, cleaned)):
+        item = clean["item"] if clean else None
+        if item is None or item.pk == getattr(instance, "item_id", None) or draws(chosen, item.pk, item.admission):
+            continue
+        errors[index]["item" if row.get("item") is not None else "variation"] = [
+            str(NEVER_USED).format(product=item.name)]
+        cleaned[index] = None
