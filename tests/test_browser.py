@@ -388,22 +388,43 @@ def test_demo_shop_sells_a_ticket_with_a_pool_secret(browser, demo_shop):
     assert problems == []
 
 
-def test_demo_shop_shows_a_product_sold_out_when_its_pool_is_empty(browser, demo_shop):
+def test_demo_shop_shows_a_product_and_a_variation_sold_out_when_no_secret_fits(browser, demo_shop):
+    """
+    As issue 25 reported it: no secret left for regular tickets and for the morning workshop (their own and the
+    unrestricted ones gone), one of its own for the afternoon workshop. Both are sold out; the afternoon sells.
+    """
     event = demo_shop
     with scopes_disabled():
         regular = event.items.get(name="Regular ticket")
         workshop = event.items.get(name="Workshop ticket")
+        morning, afternoon = workshop.variations.get(value="Morning"), workshop.variations.get(value="Afternoon")
         shirt = event.items.get(name="T-Shirt")
-        # every unused secret a regular ticket could get: those for this product and those for any product
-        ImportedSecret.objects.filter(Q(item=regular) | Q(item__isnull=True), event=event, used=False).delete()
+        ImportedSecret.objects.filter(Q(item=regular) | Q(variation=morning) | Q(item__isnull=True), event=event,
+                                      used=False).delete()
+        ImportedSecret.objects.create(event=event, organizer=event.organizer, secret="WSA-0001", item=workshop,
+                                      variation=afternoon)
 
     browser.get(shop_url(browser, event))
     regular_row = wait_for_id(browser, f"item-{regular.pk}")
     assert regular_row.find_element(By.CSS_SELECTOR, ".availability-box.gone").text == "SOLD OUT"
     assert not regular_row.find_elements(By.CSS_SELECTOR, "input")
-    # the shirt draws no secret from the pool, and the workshops still have secrets of their own: both stay on sale
-    for item in (shirt, workshop):
-        row = browser.find_element(By.ID, f"item-{item.pk}")
-        assert not row.find_elements(By.CSS_SELECTOR, ".availability-box.gone")
-        assert row.find_elements(By.CSS_SELECTOR, ".availability-box.available")
+    # the workshop is on sale as a whole: its variants show sold out the morning and offer the afternoon
+    workshop_row = browser.find_element(By.ID, f"item-{workshop.pk}")
+    assert "SOLD OUT" not in workshop_row.find_element(By.CSS_SELECTOR, ".headline").text
+    click(browser, f"#item-{workshop.pk} button[data-toggle=variations]")
+    morning_box = f"#item-{workshop.pk}-{morning.pk} .availability-box.gone"
+    wait_for(browser, EC.text_to_be_present_in_element((By.CSS_SELECTOR, morning_box), "SOLD OUT"), "the variants")
+    assert not browser.find_elements(By.CSS_SELECTOR, f"#item-{workshop.pk}-{morning.pk} input")
+    # the shirt draws no secret from the pool: it stays on sale
+    shirt_row = browser.find_element(By.ID, f"item-{shirt.pk}")
+    assert not shirt_row.find_elements(By.CSS_SELECTOR, ".availability-box.gone")
+    assert shirt_row.find_elements(By.CSS_SELECTOR, ".availability-box.available")
+    browser.execute_script("document.activeElement.blur()")  # no focus ring on the screenshot
     screenshot(browser, "shop-sold-out.png")
+
+    # the afternoon workshop goes into the cart and past the check at the start of the checkout
+    click(browser, f"#item-{workshop.pk}-{afternoon.pk} label.btn-checkbox")
+    click(browser, "#btn-add-to-cart")
+    click(browser, ".checkout-button-primary button[type=submit]")
+    wait_for_id(browser, "id_email")
+    assert "no ticket code left" not in browser.find_element(By.TAG_NAME, "body").text
