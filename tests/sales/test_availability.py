@@ -2,6 +2,7 @@
 What pretix shows as available while tickets draw from the pool: quotas, products and variations (per date) capped
 at the secrets that fit them, through pretix' own shop, widget and quota code; and the patch of pretix this needs.
 """
+import html
 import inspect
 import logging
 import re
@@ -16,6 +17,7 @@ from django_scopes import scopes_disabled
 
 import pretix
 from pretix.base.models import CartPosition, Item, ItemVariation
+from pretix.base.models.waitinglist import WaitingListException
 
 from demo import setup_demo
 from pretix_secrets_import.models import ImportedSecret, PoolCount
@@ -329,6 +331,27 @@ def test_widget_reports_each_variation(demo_shop):
     variations = {v["id"]: v["avail"][0] for v in items[demo_shop.workshop.pk]["variations"]}
     assert variations == {demo_shop.morning.pk: GONE, demo_shop.afternoon.pk: OK}
     assert items[demo_shop.regular.pk]["avail"][0] == GONE
+
+
+def test_waiting_list_takes_a_variation_without_secrets_and_waits_for_new_ones(demo_shop):
+    event, workshop = demo_shop.event, demo_shop.workshop
+    event.settings.waiting_list_enabled = True
+    client, url = Client(), f"/{event.organizer.slug}/{event.slug}/waitinglist/"
+    form = client.get(url).content.decode()  # offers what is sold out only
+    assert f'value="{workshop.pk}-{demo_shop.morning.pk}"' in form
+    assert f'value="{workshop.pk}-{demo_shop.afternoon.pk}"' not in form
+    resp = client.post(url, {"itemvar": f"{workshop.pk}-{demo_shop.morning.pk}", "email": "guest@example.org"},
+                       follow=True)
+    assert "We've added you to the waiting list." in html.unescape(resp.content.decode())
+    with scopes_disabled():
+        entry = event.waitinglistentries.get()
+        assert entry.variation == demo_shop.morning
+        with pytest.raises(WaitingListException, match="not available"):  # no voucher for a ticket without a secret
+            entry.send_voucher()
+    add_secret(event, "WSM-NEW", item=workshop, variation=demo_shop.morning)
+    with scopes_disabled():
+        entry.send_voucher()
+        assert entry.voucher is not None
 
 
 def test_shop_without_the_pool_offers_what_pretix_offers(demo_shop):
