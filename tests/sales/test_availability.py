@@ -162,11 +162,11 @@ def test_quota_of_one_variation_counts_only_the_secrets_that_fit_it(shop):
 
 @pytest.fixture
 def day_pass(series, subevent, subevent2):
-    """A series whose day pass has a quota on each of its two dates."""
+    """A series whose day pass has a quota of 100 on each of its two dates."""
     use_generator(series)
     ticket = series.items.create(name="Day pass", default_price=0, admission=True)
     for se in (subevent, subevent2):
-        series.quotas.create(name=str(se.name), size=None, subevent=se).items.add(ticket)
+        series.quotas.create(name=str(se.name), size=100, subevent=se).items.add(ticket)
     return ticket
 
 
@@ -176,6 +176,19 @@ def test_quota_of_dated_pool_products_counts_secrets_of_its_date(series, subeven
     add_secret(series, "DAY2", subevent=subevent2)
     add_secret(series, "ANY")
     assert [quota_availability(q) for q in quotas] == [(OK, 1), (OK, 2)]
+
+
+def test_series_calendar_shows_a_date_sold_out_without_fitting_secrets(token_client, series, subevent, subevent2,
+                                                                       day_pass):
+    """
+    pretix' event list, calendar and widget ask the dates' quotas (``best_availability_state``); a date with an
+    unlimited quota counts as available there whatever its quota says.
+    """
+    add_secret(series, "DAY2", subevent=subevent2)
+    resp = token_client.get(f"/api/v1/organizers/{series.organizer.slug}/events/{series.slug}/subevents/",
+                            {"with_availability_for": "web"})
+    states = {date["id"]: date["best_availability_state"] for date in resp.data["results"]}
+    assert states == {subevent.pk: GONE, subevent2.pk: OK}
 
 
 def test_quota_with_other_products_is_not_limited(shop):
