@@ -262,10 +262,19 @@ class ImportedSecretLogEntryType(EventLogEntryType):
 @log_entry_types.new_from_dict({
     "pretix_secrets_import.secrets.bulk_added": _("{count} imported ticket secrets were added."),
     "pretix_secrets_import.secrets.imported": _("{count} ticket secrets were imported from a file."),
-    "pretix_secrets_import.secrets.deleted": _("{count} unused imported ticket secrets were deleted."),
 })
 class ImportedSecretsBulkLogEntryType(EventLogEntryType):
     pass
+
+
+@log_entry_types.new("pretix_secrets_import.secrets.deleted", _("Unused imported ticket secrets were deleted."))
+class ImportedSecretsDeletedLogEntryType(EventLogEntryType):
+    """One entry per deletion: the count, and the first of the secrets in its data ("codes"), not in its text."""
+
+    def display(self, logentry, data):
+        count = data.get("count") or 0
+        return ngettext("{count} unused imported ticket secret was deleted.",
+                        "{count} unused imported ticket secrets were deleted.", count).format(count=count)
 
 
 class UnusedLeftLogEntryType(EventLogEntryType):

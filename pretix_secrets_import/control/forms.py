@@ -85,11 +85,18 @@ class PoolFilterForm(forms.Form):
         data = self.cleaned_data
         if data.get("search", "").strip():
             return None
-        return {
-            "used": {"yes": True, "no": False}.get(data.get("used")),
-            **{name: (0 if data.get(name) == UNRESTRICTED[name] else int(data[name]) if data.get(name) else None)
-               for name in ("item", "subevent")},
-        }
+        return {"used": {"yes": True, "no": False}.get(data.get("used")), **self.group_filters()}
+
+    def group_filters(self):
+        """The product and date chosen, as arguments of ``pool.count`` and ``pool.matching`` (0: "unrestricted")."""
+        data = self.cleaned_data
+        return {name: (0 if data.get(name) == UNRESTRICTED[name] else int(data[name]) if data.get(name) else None)
+                for name in ("item", "subevent")}
+
+    def group_labels(self):
+        """``(field label, choice)`` of the product and date chosen, to say what the pool's counters count."""
+        return [(self.fields[name].label, dict(self.fields[name].choices)[self.cleaned_data[name]])
+                for name in ("item", "subevent") if self.cleaned_data.get(name)]
 
     def sellable_filters(self):
         """The product and date chosen, as arguments of ``sellable.sellable`` ("unrestricted" chooses none)."""

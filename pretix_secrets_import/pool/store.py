@@ -68,12 +68,16 @@ def count(event: Event, used=None, item=None, variation=None, subevent=None, gro
     read): ``None`` does not filter, an ID selects that product/variation/date, 0 selects secrets without that
     restriction.
     """
-    wanted = Group(item, variation, subevent)
     field = {None: "total", True: "used", False: "unused"}[used]
-    return sum(
-        getattr(counted, field) for counted in (summary(event) if groups is None else groups)
-        if all(value is None or (have or 0) == value for value, have in zip(wanted, counted.group))
-    )
+    return sum(getattr(counted, field) for counted in matching(
+        summary(event) if groups is None else groups, item=item, variation=variation, subevent=subevent))
+
+
+def matching(groups, item=None, variation=None, subevent=None) -> list:
+    """The ``GroupCount``s of ``groups`` (a summary) whose restriction matches the filters, as ``count`` takes them."""
+    wanted = Group(item, variation, subevent)
+    return [counted for counted in groups
+            if all(value is None or (have or 0) == value for value, have in zip(wanted, counted.group))]
 
 
 def read_counts(event_id) -> list:

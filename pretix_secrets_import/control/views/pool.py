@@ -1,6 +1,6 @@
 """
-The pool pages: the list with its filters and what is still sellable, adding and deleting secrets, the secrets that
-do not fit a code format.
+The pool pages: the list with its filters and what is still sellable, adding secrets, the secrets that do not fit a
+code format and deleting them all (``deleting`` deletes the others).
 """
 from time import monotonic
 
@@ -8,26 +8,28 @@ from django.contrib import messages
 from django.core import signing
 from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
-from django.http import Http404, QueryDict
-from django.shortcuts import redirect, render
+from django.http import Http404
+from django.shortcuts import redirect
+from django.utils.functional import cached_property
+from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _, ngettext
-from django.views import View
 from django.views.generic import FormView, TemplateView
 
 from pretix.base.models import OrderPosition
-from pretix.helpers import OF_SELF
 
 from pretix_secrets_import import paging
 from pretix_secrets_import.control.forms import AddSecretForm, PoolFilterForm
 from pretix_secrets_import.control.views.base import (
     PoolMixin, PoolWriteMixin, id_param, stylesheet_url,
 )
+from pretix_secrets_import.control.views.deleting import log_deleted
 from pretix_secrets_import.links import event_url
 from pretix_secrets_import.models import ImportedSecret
 from pretix_secrets_import.pool import store as pool
 from pretix_secrets_import.pool.codeformat import CodeFormat
 from pretix_secrets_import.pool.format_change import (
-    TooSlow, misfits, misfits_url,
+    CHECK_SECONDS, TooSlow, delete_misfits, misfit_page, misfits_url,
+    settings_url,
 )
 from pretix_secrets_import.pool.rules import (
     ALREADY_IMPORTED, SECRET_MAX_LENGTH,
@@ -58,7 +60,11 @@ class PoolView(PoolMixin, TemplateView):
         if filtered:
             qs = form.filter(qs)
         groups = pool.summary(event)
-        ctx["summary"], ctx["totals"] = self._summary(event, groups)
+        # the counters and the table per restriction count what the product and date filters choose, from the
+        # pool's counters; a search and the status filter apply to the list
+        chosen = form.group_filters() if form.is_valid() else {}
+        ctx["summary"], ctx["totals"] = self._summary(event, pool.matching(groups, **chosen))
+        ctx["counted_for"] = form.group_labels() if form.is_valid() else []
         ctx["stylesheet"] = stylesheet_url()
         ctx["sellable"] = self._sellable(event, groups, form.sellable_filters() if form.is_valid() else {})
         ctx["filtered"] = filtered
@@ -149,105 +155,108 @@ class AddSecretView(PoolWriteMixin, FormView):
         return redirect(self.pool_url)
 
 
-class DeleteSecretsView(PoolWriteMixin, View):
-    """Delete the selected secrets after a confirmation; used ones are on tickets and are kept."""
+class SignedFormatMixin(PoolMixin):
+    """A page about the code format that ``format_change.check_change`` signed into its link (``?format=``)."""
 
-    @transaction.atomic
-    def post(self, request, *args, **kwargs):
-        # back to the list as it was: the pool page's search, filters and page (re-encoded, so only a query string)
-        query = QueryDict(request.POST.get("query", "")).urlencode()
-        back = f"{self.pool_url}?{query}" if query else self.pool_url
-        ids = [pk for pk in map(id_param, request.POST.getlist("secret")) if pk is not None]
-        selected = ImportedSecret.of_event(request.event).filter(pk__in=ids)
-        if "confirm" in request.POST:
-            deleted = list(selected.filter(used=False).select_for_update(of=OF_SELF))
-            for secret in deleted:
-                secret.log_action("pretix_secrets_import.secret.deleted", user=request.user, data=secret.as_row())
-            ImportedSecret.objects.filter(pk__in=[s.pk for s in deleted]).delete()
-        else:
-            count = selected.filter(used=False).count()
-            if count:
-                return render(request, "pretix_secrets_import/pool_delete.html", {
-                    "ids": ids, "count": count, "kept": selected.count() - count, "query": query, "back": back,
-                })
-            deleted = []
-        kept = selected.count()
-        if deleted:
-            messages.success(request, ngettext(
-                "{count} secret has been deleted.", "{count} secrets have been deleted.", len(deleted),
-            ).format(count=len(deleted)))
-        if kept:
-            messages.warning(request, ngettext(
-                "{count} selected secret is already on a ticket and was kept.",
-                "{count} selected secrets are already on tickets and were kept.", kept,
-            ).format(count=kept))
-        if not deleted and not kept:
-            messages.error(request, _("You did not select any secrets."))
-        return redirect(back)
+    @cached_property
+    def code_format(self) -> CodeFormat:
+        try:
+            return CodeFormat.unsign(self.request.event, self.request.GET.get("format", ""))
+        except signing.BadSignature:
+            raise Http404(_("This link to secrets that do not fit a code format is not valid. Change the settings "
+                            "again to get a new one."))
+
+    def settings_url(self):
+        """Back to the settings change with the format filled in again, for those who may change the settings."""
+        event = self.request.event
+        if self.request.user.has_event_permission(event.organizer, event, "event.settings.general:write",
+                                                  request=self.request):
+            return settings_url(event, self.code_format)
+        return None
 
 
-class DeleteUnusedView(PoolWriteMixin, TemplateView):
-    template_name = "pretix_secrets_import/pool_delete_unused.html"
-
-    def _nothing_to_delete(self):
-        messages.info(self.request, _("There are no unused secrets to delete."))
-        return redirect(self.pool_url)
-
-    def get(self, request, *args, **kwargs):
-        count = pool.count(request.event, used=False)
-        if not count:
-            return self._nothing_to_delete()
-        return self.render_to_response(self.get_context_data(count=count))
-
-    @transaction.atomic
-    def post(self, request, *args, **kwargs):
-        # Rows being handed out right now are locked by the sale; DELETE waits for them and skips the ones that
-        # became used, so a secret on a ticket is never deleted.
-        count, _details = ImportedSecret.of_event(request.event).filter(used=False).delete()
-        if not count:  # sold or deleted since the confirmation was shown
-            return self._nothing_to_delete()
-        request.event.log_action("pretix_secrets_import.secrets.deleted", user=request.user, data={"count": count})
-        messages.success(request, ngettext(
-            "{count} unused secret has been deleted.", "{count} unused secrets have been deleted.", count,
-        ).format(count=count))
-        return redirect(self.pool_url)
-
-
-class MisfitsView(PoolMixin, TemplateView):
+class MisfitsView(SignedFormatMixin, TemplateView):
     """
     The unused secrets that do not fit a code format (``format_change.check_change`` links here with the format the
-    organizer wanted), a page at a time in import order, to delete or to compare with the vendor's list.
+    organizer wanted), a page at a time in import order, how many there are, and the way to delete them all.
     """
     template_name = "pretix_secrets_import/pool_misfits.html"
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        event = self.request.event
-        try:
-            code_format = CodeFormat.unsign(event, self.request.GET.get("format", ""))
-        except signing.BadSignature:
-            raise Http404(_("This link to secrets that do not fit a code format is not valid. Change the settings "
-                            "again to get a new one."))
+        event, code_format = self.request.event, self.code_format
         after = id_param(self.request.GET.get("after")) or 0
-        found, stopped = [], None
+        offset = (id_param(self.request.GET.get("offset")) or 0) if after else 0
         problems = code_format.problems()  # a format signed before a rule for formats was added
-        try:
-            for misfit in [] if problems else misfits(event, code_format, after=after,
-                                                      deadline=monotonic() + MISFITS_SECONDS):
-                found.append(misfit)
-                if len(found) > POOL_PAGE_SIZE:
-                    break
-        except TooSlow as e:
-            stopped = e.after
-        ctx["format_problems"] = list(problems.values())
-        ctx["first_page"] = not after
-        ctx["format"] = code_format.describe()
-        ctx["misfits"] = found[:POOL_PAGE_SIZE]
-        ctx["stopped"] = stopped is not None
-        if len(found) > POOL_PAGE_SIZE or (stopped is not None and stopped > after):
-            ctx["next_url"] = misfits_url(event, code_format, found[POOL_PAGE_SIZE - 1][0]
-                                          if len(found) > POOL_PAGE_SIZE else stopped)
-        ctx["can_write"] = self.request.user.has_event_permission(
-            event.organizer, event, "event.orders:write", request=self.request)
-        ctx["back"] = self.pool_url
+        rows, count, stopped = ([], 0, None) if problems else misfit_page(
+            event, code_format, after=after, size=POOL_PAGE_SIZE, deadline=monotonic() + MISFITS_SECONDS)
+        ctx.update({
+            "format_problems": list(problems.values()), "first_page": not after, "format": code_format.describe(),
+            "misfits": rows, "first": offset + 1, "last": offset + len(rows), "counted": offset + count,
+            # the count reached the end of the pool; else it says "at least"
+            "total": offset + count if stopped is None else None,
+            # the deadline came before the page was full
+            "stopped": stopped is not None and len(rows) < POOL_PAGE_SIZE,
+            "can_write": self.request.user.has_event_permission(
+                event.organizer, event, "event.orders:write", request=self.request),
+            "back": self.pool_url, "settings_url": self.settings_url(), "signed_format": code_format.sign(event),
+        })
+        ctx["delete_url"] = event_url(event, "misfits.delete") + "?" + urlencode({"format": ctx["signed_format"]})
+        if len(rows) == POOL_PAGE_SIZE and (count > len(rows) or stopped is not None):
+            ctx["next_url"] = misfits_url(event, code_format, rows[-1][0], offset + len(rows))
+        elif stopped is not None and stopped > after:
+            ctx["next_url"] = misfits_url(event, code_format, stopped, offset + count)
         return ctx
+
+
+class DeleteMisfitsView(SignedFormatMixin, PoolWriteMixin, TemplateView):
+    """
+    Delete all unused secrets that do not fit the format, after one confirmation, in one transaction; then back to the
+    settings with the format filled in again. Finding them has the deadline of the settings' own check.
+    """
+    template_name = "pretix_secrets_import/pool_delete_misfits.html"
+
+    def get(self, request, *args, **kwargs):
+        if self.code_format.problems():
+            return self._back()
+        _rows, count, stopped = misfit_page(request.event, self.code_format, size=0,
+                                            deadline=monotonic() + CHECK_SECONDS)
+        if stopped is not None:
+            return self._too_slow()
+        if not count:
+            messages.info(request, _("All unused secrets of the pool fit."))
+            return redirect(self._done_url())
+        return self.render_to_response(self.get_context_data(
+            count=count, format=self.code_format.describe(), back=misfits_url(request.event, self.code_format)))
+
+    @transaction.atomic
+    def post(self, request, *args, **kwargs):
+        if self.code_format.problems():
+            return self._back()
+        try:
+            deleted = delete_misfits(request.event, self.code_format, deadline=monotonic() + CHECK_SECONDS)
+        except TooSlow:
+            return self._too_slow()
+        log_deleted(request, deleted, len(deleted))
+        if deleted:
+            messages.success(request, ngettext(
+                "{count} secret that did not fit has been deleted.", "{count} secrets that did not fit have been "
+                "deleted.", len(deleted),
+            ).format(count=len(deleted)))
+        else:  # sold, changed or deleted since the confirmation was shown
+            messages.info(request, _("All unused secrets of the pool fit."))
+        return redirect(self._done_url())
+
+    def _done_url(self):
+        return self.settings_url() or misfits_url(self.request.event, self.code_format)
+
+    def _too_slow(self):
+        messages.error(self.request, _(
+            "Finding all unused secrets that do not fit {format} took longer than {seconds} seconds, so none were "
+            "deleted. Please delete them page by page.",
+        ).format(format=self.code_format.describe(), seconds=CHECK_SECONDS))
+        return self._back()
+
+    def _back(self):
+        """To the page of misfits, which also says what is wrong with a format signed before a rule was added."""
+        return redirect(misfits_url(self.request.event, self.code_format))
