@@ -342,6 +342,100 @@ def test_pool_page_fits_a_narrow_screen_and_the_longest_secret(browser, festival
     assert problems == []
 
 
+def log_in(driver):
+    driver.get(driver.base_url + "/control/login")
+    wait_for_id(driver, "id_email").send_keys(EMAIL)
+    driver.find_element(By.ID, "id_password").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "form.form-signin button[type=submit]").click()
+    wait_for(driver, lambda d: "/control/login" not in d.current_url, "the login")
+
+
+def test_misfits_are_deleted_at_once_and_the_format_change_goes_through(browser, festival):
+    """A refused format change: its misfits counted, all deleted after one confirmation, the change filled in again."""
+    event, festival_pass, day_ticket, days, token = festival
+    with scopes_disabled():
+        ImportedSecret.objects.bulk_create(
+            [ImportedSecret(event=event, organizer=event.organizer, secret=f"RF30-{n:03d}") for n in range(55)]
+            + [ImportedSecret(event=event, organizer=event.organizer, secret=f"3000{n:03d}") for n in range(5)]
+            + [ImportedSecret(event=event, organizer=event.organizer, secret="RF30-SOLD", used=True)])
+    log_in(browser)
+    browser.get(browser.base_url + f"/control/event/{event.organizer.slug}/{event.slug}/secrets_import/settings")
+    click(browser, "input[name=secrets_import_format][value=digits]")
+    click(browser, "form.form-horizontal button.btn-save")
+    click(browser, 'a[href*="/secrets_import/misfits?"]')  # "Show them"
+
+    counted = wait_for_id(browser, "misfits-count").text
+    assert counted.startswith("55 unused secrets of the pool do not fit Digits only. This page shows numbers 1 to 50.")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#pool-misfits tbody tr")) == 50
+    click(browser, "#misfits-delete-all")
+    assert wait_for_id(browser, "misfits-delete-question").text == (
+        "Do you really want to delete all 55 unused secrets that do not fit Digits only? This cannot be undone.")
+    click(browser, "#misfits-delete-confirm")
+
+    # back on the settings page, with the format filled in again: one click saves it
+    wait_for(browser, EC.url_contains("/secrets_import/settings"), "the settings page")
+    messages = browser.find_element(By.TAG_NAME, "body").text
+    assert "55 secrets that did not fit have been deleted." in messages
+    assert "The code format you wanted is filled in again. Save to change the settings." in messages
+    assert browser.find_element(By.CSS_SELECTOR, "input[name=secrets_import_format][value=digits]").is_selected()
+    click(browser, "form.form-horizontal button.btn-save")
+    wait_for(browser, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".alert-success"),
+                                                       "Your changes have been saved."), "the saved settings")
+    event.settings.flush()
+    assert event.settings.secrets_import_format == "digits"
+    with scopes_disabled():
+        assert sorted(ImportedSecret.objects.filter(event=event).values_list("secret", flat=True)) == [
+            "3000000", "3000001", "3000002", "3000003", "3000004", "RF30-SOLD"]
+
+    problems = [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert problems == []
+
+
+def test_every_secret_that_matches_a_filter_is_selected_and_deleted(browser, festival):
+    """Ticking the page offers every secret the filter matches; the confirmation counts them and the used ones."""
+    event, festival_pass, day_ticket, days, token = festival
+    with scopes_disabled():
+        ImportedSecret.objects.bulk_create(
+            [ImportedSecret(event=event, organizer=event.organizer, secret=f"RF30-P-{n:03d}", item=festival_pass)
+             for n in range(60)]
+            + [ImportedSecret(event=event, organizer=event.organizer, secret=f"RF30-P-SOLD-{n}", item=festival_pass,
+                              used=True) for n in range(2)]
+            + [ImportedSecret(event=event, organizer=event.organizer, secret=f"RF30-D-{n}", item=day_ticket)
+               for n in range(5)])
+    log_in(browser)
+    pool_path = f"/control/event/{event.organizer.slug}/{event.slug}/secrets_import/"
+    browser.get(browser.base_url + pool_path)
+    Select(wait_for(browser, EC.presence_of_element_located((By.NAME, "item")), "the product filter")
+           ).select_by_visible_text("Festival pass")
+    click(browser, ".filter-form button[type=submit]")
+    wait_for_id(browser, "pool-filtered")
+    assert (text_of(browser, "pool-total"), text_of(browser, "pool-used"), text_of(browser, "pool-unused")) == (
+        "62", "2", "60")
+
+    assert not browser.find_element(By.ID, "pool-select-all").is_displayed()
+    click(browser, "input[data-toggle-table]")
+    assert text_of(browser, "pool-select-all") == "Select all 62 secrets that match this search and filter"
+    click(browser, "#pool-select-all")
+    assert text_of(browser, "pool-delete").endswith("(62)")
+    click(browser, "#pool-delete")
+    assert wait_for_id(browser, "pool-delete-question").text == (
+        "Do you really want to delete the 60 selected secrets? This cannot be undone.")
+    assert "2 more selected secrets are already on tickets and will be kept." in browser.find_element(
+        By.TAG_NAME, "body").text
+    click(browser, "button[name=confirm]")
+
+    # the whole pool, unfiltered, with the result
+    wait_for(browser, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".alert-success"),
+                                                       "60 secrets have been deleted."), "the deletion")
+    assert browser.current_url == browser.base_url + pool_path
+    assert not browser.find_elements(By.ID, "pool-filtered")
+    assert (text_of(browser, "pool-total"), text_of(browser, "pool-used"), text_of(browser, "pool-unused")) == (
+        "7", "2", "5")
+
+    problems = [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert problems == []
+
+
 @pytest.fixture
 def demo_shop():
     """The shop of `make demo`, built by the same code: the event `sampleconf` of demo/setup_demo.py."""
