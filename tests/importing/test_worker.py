@@ -191,7 +191,7 @@ def assert_offered_again(backend_client, process):
     assert 'id="import-submit"' in page and "Try the import again" in page
 
 
-def test_a_pool_process_killed_mid_import_is_reported_at_once_and_the_retry_imports_all(
+def test_a_pool_process_killed_mid_import_is_reported_within_seconds_and_the_retry_imports_all(
         backend_client, event, user, stack, settings, monkeypatch, caplog):
     process, file_id, session_key = big_upload(backend_client, event)
     worker = stack.start_worker()
