@@ -153,8 +153,8 @@ def check_change(event, values, html=False):
                 examples.append(secret)
     except TooSlow:
         raise ValidationError({field: [_(
-            "Checking the unused secrets of the pool against {format} took longer than {seconds} seconds, so the "
-            "settings were not changed.").format(format=new.describe(), seconds=CHECK_SECONDS)]})
+            "Checking the unused secrets of the pool against the format \"{format}\" took longer than {seconds} "
+            "seconds, so the settings were not changed.").format(format=new.describe(), seconds=CHECK_SECONDS)]})
     if not count and _pool_version(event) != before:
         # secrets that a file import or an API client committed while the pool was read may not have been seen
         raise ValidationError({field: [_("Secrets were added to the pool or removed while it was checked against "
@@ -162,8 +162,10 @@ def check_change(event, values, html=False):
     if not count:
         return
     message = ngettext(
-        "{count} unused secret in the pool does not fit {format} ({examples}). Delete it or change it first.",
-        "{count} unused secrets in the pool do not fit {format} ({examples}). Delete them or change them first.",
+        "{count} unused secret in the pool does not fit the format \"{format}\" ({examples}). Delete it before you "
+        "change the format.",
+        "{count} unused secrets in the pool do not fit the format \"{format}\" ({examples}). Delete them before you "
+        "change the format.",
         count,
     ).format(count=count, format=new.describe(),
              examples=", ".join(examples) + (", …" if count > len(examples) else ""))

@@ -93,7 +93,7 @@ def test_the_page_of_misfits_says_how_many_there_are(backend_client, event, monk
         add_secret(event, secret)
     add_secret(event, "A-USED", used=True)
     page = misfits(backend_client, event)
-    assert "3 unused secrets of the pool do not fit Digits only, at most 4 characters." in page
+    assert '3 unused secrets of the pool do not fit the format "Digits only, at most 4 characters".' in page
     assert "This page shows numbers 1 to 2." in page and "Delete all 3 secrets that do not fit" in page
     next_url = html.unescape(page.split('btn-default">Next page')[0].rsplit('href="', 1)[1].split('"')[0])
     page = backend_client.get(next_url).content.decode()
@@ -136,8 +136,8 @@ def test_deleting_all_misfits_asks_once_then_fills_in_the_settings_again(backend
     })
     assert "3 unused secrets in the pool do not fit" in resp.content.decode()
     page = backend_client.get(delete_url(event)).content.decode()
-    assert "Do you really want to delete all 3 unused secrets that do not fit Digits only, at most 4 characters?" in (
-        page) and "Delete 3 secrets" in page
+    assert ('Do you really want to delete all 3 unused secrets that do not fit the format "Digits only, at most 4 '
+            'characters"?') in page and "Delete 3 secrets" in page
     assert len(pool_rows(event)) == 5  # not before the confirmation
     resp = backend_client.post(delete_url(event))
     assert resp.status_code == 302 and resp["Location"] == format_change.settings_url(event, DIGITS)

@@ -215,14 +215,14 @@ def test_a_change_is_refused_while_unused_secrets_do_not_fit(token_client, event
     resp = token_client.patch(settings_api(event), {barcodes.SETTING: "itf"}, format="json")
     assert resp.status_code == 400
     message = resp.data[barcodes.SETTING][0]
-    assert message.startswith("1 unused secret in the pool does not fit printable as Interleaved 2 of 5 (12345).")
+    assert message.startswith('1 unused secret in the pool does not fit the format "printable as Interleaved 2 of 5" (12345).')
     url = message.split("They are listed at ")[1]
     assert url.startswith("http") and "/secrets_import/misfits?format=" in url
     assert CodeFormat.of_event(event) == CodeFormat()
     resp = token_client.patch(settings_api(event), {codeformat.FORMAT: "digits", codeformat.LENGTH_MAX: 4},
                               format="json")
     assert resp.status_code == 400 and codeformat.FORMAT in resp.data
-    assert "1 unused secret in the pool does not fit Digits only, at most 4 characters (12345)." in \
+    assert '1 unused secret in the pool does not fit the format "Digits only, at most 4 characters" (12345).' in \
         resp.data[codeformat.FORMAT][0]
     resp = token_client.patch(settings_api(event), {codeformat.FORMAT: "digits"}, format="json")
     assert resp.status_code == 200
@@ -238,7 +238,7 @@ def test_the_settings_page_links_to_the_secrets_that_do_not_fit(backend_client, 
     data = {"secrets_import_when_empty": "refuse", "secrets_import_symbology": "qr", "secrets_import_format": "ean13"}
     resp = backend_client.post(settings_url(event), data)
     page = resp.content.decode()
-    assert resp.status_code == 200 and "3 unused secrets in the pool do not fit EAN-13" in page
+    assert resp.status_code == 200 and "3 unused secrets in the pool do not fit the format &quot;EAN-13" in page
     link = page.split('<a href="http://example.com/control/event/bigevents/sampleconf/secrets_import/misfits?')[1]
     link = link.split('">Show them</a>')[0].replace("&amp;", "&")
     event.settings.flush()

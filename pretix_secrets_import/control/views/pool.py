@@ -252,8 +252,8 @@ class DeleteMisfitsView(SignedFormatMixin, PoolWriteMixin, TemplateView):
 
     def _too_slow(self):
         messages.error(self.request, _(
-            "Finding all unused secrets that do not fit {format} took longer than {seconds} seconds, so none were "
-            "deleted. Please delete them page by page.",
+            "Finding all unused secrets that do not fit the format \"{format}\" took longer than {seconds} seconds, "
+            "so none were deleted. Please delete them page by page.",
         ).format(format=self.code_format.describe(), seconds=CHECK_SECONDS))
         return self._back()
 
