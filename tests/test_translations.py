@@ -112,28 +112,28 @@ def test_backend_pages_in_german(backend_client, user, event, item):
     base = f"/control/event/{event.organizer.slug}/{event.slug}/secrets_import/"
     page = backend_page(backend_client, user, "de", base)
     assert "Ticket-Codes" in page
-    assert "Sie haben noch keine Codes importiert." in page
+    assert "Sie haben noch keine Ticket-Codes importiert." in page
     assert "Beliebiges Produkt" in page  # the filter form
     assert "You have not imported any secrets yet." not in page
 
     add_secret(event, "ABC-1")
     page = backend_page(backend_client, user, "de", base)
-    assert "1 Code gefunden." in page
+    assert "1 Ticket-Code gefunden." in page
     assert '<span class="label label-success">frei</span>' in page
 
     page = backend_page(backend_client, user, "de", base + "settings")
     assert "Produkte, die importierte Ticket-Codes erhalten" in page
     assert "Verkauf ablehnen" in page
-    assert "Der Pool enthält 1 freien Code, aber die Tickets dieser Veranstaltung verwenden ihn noch nicht." in page
+    assert "Der Pool enthält 1 freien Ticket-Code, aber die Tickets dieser Veranstaltung verwenden ihn noch nicht." in page
     assert "„Importierte Ticket-Codes“" in page
 
     page = backend_page(backend_client, user, "de-informal", base + "?search=nothing")
-    assert "Zu deiner Suche wurden keine Codes gefunden." in page
+    assert "Zu deiner Suche wurden keine Ticket-Codes gefunden." in page
 
 
 def test_python_texts_in_german():
     with translation.override("de"):
-        assert str(ALREADY_IMPORTED) == "Dieser Code wurde für diesen Veranstalter bereits importiert."
+        assert str(ALREADY_IMPORTED) == "Dieser Ticket-Code wurde für diesen Veranstalter bereits importiert."
         assert translation.ngettext(
             "{count} secret has been imported.", "{count} secrets have been imported.", 2,
-        ).format(count=2) == "2 Codes wurden importiert."
+        ).format(count=2) == "2 Ticket-Codes wurden importiert."
