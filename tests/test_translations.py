@@ -124,7 +124,8 @@ def test_backend_pages_in_german(backend_client, user, event, item):
     page = backend_page(backend_client, user, "de", base + "settings")
     assert "Produkte, die importierte Ticket-Codes erhalten" in page
     assert "Verkauf ablehnen" in page
-    assert "Der Pool enthält 1 freien Ticket-Code, aber die Tickets dieser Veranstaltung verwenden ihn noch nicht." in page
+    assert ("Der Pool enthält 1 freien Ticket-Code, aber die Tickets dieser Veranstaltung verwenden ihn noch "
+            "nicht.") in page
     assert "„Importierte Ticket-Codes“" in page
 
     page = backend_page(backend_client, user, "de-informal", base + "?search=nothing")
