@@ -365,7 +365,8 @@ def test_misfits_are_deleted_at_once_and_the_format_change_goes_through(browser,
     click(browser, 'a[href*="/secrets_import/misfits?"]')  # "Show them"
 
     counted = wait_for_id(browser, "misfits-count").text
-    assert counted.startswith('55 unused secrets of the pool do not fit the format "Digits only". This page shows numbers 1 to 50.')
+    assert counted.startswith(
+        '55 unused secrets of the pool do not fit the format "Digits only". This page shows numbers 1 to 50.')
     assert len(browser.find_elements(By.CSS_SELECTOR, "#pool-misfits tbody tr")) == 50
     click(browser, "#misfits-delete-all")
     assert wait_for_id(browser, "misfits-delete-question").text == (
