@@ -215,7 +215,8 @@ def test_a_change_is_refused_while_unused_secrets_do_not_fit(token_client, event
     resp = token_client.patch(settings_api(event), {barcodes.SETTING: "itf"}, format="json")
     assert resp.status_code == 400
     message = resp.data[barcodes.SETTING][0]
-    assert message.startswith('1 unused secret in the pool does not fit the format "printable as Interleaved 2 of 5" (12345).')
+    assert message.startswith(
+        '1 unused secret in the pool does not fit the format "printable as Interleaved 2 of 5" (12345).')
     url = message.split("They are listed at ")[1]
     assert url.startswith("http") and "/secrets_import/misfits?format=" in url
     assert CodeFormat.of_event(event) == CodeFormat()
