@@ -370,7 +370,8 @@ def test_misfits_are_deleted_at_once_and_the_format_change_goes_through(browser,
     assert len(browser.find_elements(By.CSS_SELECTOR, "#pool-misfits tbody tr")) == 50
     click(browser, "#misfits-delete-all")
     assert wait_for_id(browser, "misfits-delete-question").text == (
-        "Do you really want to delete all 55 unused secrets that do not fit Digits only? This cannot be undone.")
+        'Do you really want to delete all 55 unused secrets that do not fit the format "Digits only"? This cannot be '
+        'undone.')
     click(browser, "#misfits-delete-confirm")
 
     # back on the settings page, with the format filled in again: one click saves it
