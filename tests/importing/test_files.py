@@ -7,7 +7,6 @@ import zipfile
 from datetime import datetime
 
 import pytest
-from openpyxl import Workbook
 
 from pretix_secrets_import.importing.files import (
     FileFormat, count_lines, counts_exactly, read_rows, sniff,
@@ -15,6 +14,7 @@ from pretix_secrets_import.importing.files import (
 from pretix_secrets_import.importing.numbers import (
     NOT_WHOLE, ROUNDED, SpreadsheetNumber,
 )
+from tests.importing.test_importer import xlsx
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 RELATIONSHIPS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -96,15 +96,6 @@ def cells_of(data: bytes):
 
 def reason(cell):
     return cell.reason if isinstance(cell, SpreadsheetNumber) else None
-
-
-def xlsx(rows):
-    workbook = Workbook()
-    for row in rows:
-        workbook.active.append(row)
-    out = io.BytesIO()
-    workbook.save(out)
-    return out.getvalue()
 
 
 def test_openpyxl_writes_a_long_integer_through_floating_point():
