@@ -49,7 +49,8 @@ $(DEV_CONFIG): demo/pretix.cfg.in Makefile
 	@sed -e 's|@PORT@|$(PORT)|g' -e 's|@DATA@|$(CURDIR)/data|g' demo/pretix.cfg.in > $@
 
 # demo/schema.sql: the demo database as the migrations of the pinned pretix leave it (see demo/schema.py). Renew it
-# after changing constraints.txt; tests/test_demo_schema.py says when it is out of date.
+# after changing constraints.txt or the plugin's migrations; tests/test_demo_schema.py says when it is out of date,
+# make check-dist compares it with what the migrations make.
 demo-schema: $(VENV)/.installed
 	@rm -rf data/schema && mkdir -p data/schema
 	@sed -e 's|@PORT@|$(PORT)|g' -e 's|@DATA@|$(CURDIR)/data/schema|g' demo/pretix.cfg.in > data/schema/pretix.cfg

@@ -7,23 +7,50 @@ written in a fraction of a second.
                                        made with the installed pretix; `migrate` then applies what is newer
     python demo/schema.py dump DB      write demo/schema.sql from DB, a database that `migrate` has just made
 
-`make demo-schema` renews the snapshot (after a pretix upgrade, for instance); tests/test_demo_schema.py fails
-while it differs from what the migrations make. Without a snapshot for the installed pretix, `make demo` migrates
-as before.
+`make demo-schema` renews the snapshot (after a pretix upgrade or a new migration of the plugin); its second line
+records what it was made from, which tests/test_demo_schema.py compares with the checkout. .ci/check-dist compares
+the snapshot with what the migrations of the built wheel make in a fresh virtualenv. Without a snapshot for the
+installed pretix, `make demo` migrates as before.
 """
+import hashlib
 import sqlite3
 import sys
 from importlib.metadata import version
 from pathlib import Path
 
 SNAPSHOT = Path(__file__).with_name("schema.sql")
+MIGRATIONS = Path(__file__).resolve().parent.parent / "pretix_secrets_import" / "migrations"
 HEADER = "-- the demo database after `migrate` with pretix {version}; made by `make demo-schema`, do not edit\n"
+SOURCES = "-- made from: Django {django}, the plugin's migrations {digest}\n"
+
+
+def sources() -> str:
+    """The snapshot's second line as the checkout would make it: the Django and the plugin migrations it depends on."""
+    digest = hashlib.sha256()
+    for migration in sorted(MIGRATIONS.glob("*.py")):
+        digest.update(migration.name.encode() + b"\0" + migration.read_bytes())
+    return SOURCES.format(django=version("Django"), digest=digest.hexdigest()[:16])
+
+
+def recorded_sources(snapshot=SNAPSHOT) -> str:
+    with snapshot.open() as text:
+        text.readline()
+        return text.readline()
+
+
+def objects(connection):
+    """The tables, indexes and triggers of an SQLite database, and the migrations recorded as applied."""
+    cursor = connection.cursor()
+    cursor.execute("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type, name")
+    schema_rows = [tuple(row) for row in cursor.fetchall()]
+    cursor.execute("SELECT app, name FROM django_migrations ORDER BY app, name")
+    return schema_rows, [tuple(row) for row in cursor.fetchall()]
 
 
 def dump(db, snapshot=SNAPSHOT):
     with sqlite3.connect(db) as connection:
         lines = list(connection.iterdump())
-    snapshot.write_text(HEADER.format(version=version("pretix")) + "\n".join(lines) + "\n")
+    snapshot.write_text(HEADER.format(version=version("pretix")) + sources() + "\n".join(lines) + "\n")
 
 
 def restore(db, snapshot=SNAPSHOT) -> bool:

@@ -2,14 +2,15 @@
 The test database, with its schema built once instead of by each worker through pretix' ~470 migrations.
 
 SQLite: each worker's database file is filled from demo/schema.sql, the snapshot of what the migrations of the pinned
-pretix and of the plugin make (tests/test_demo_schema.py fails while it is out of date); `migrate` then applies what
-is newer, which is nothing unless the snapshot is behind. Without a fitting snapshot, the migrations run as before.
+pretix and of the plugin make (tests/test_demo_schema.py fails while it is out of date, .ci/check-dist compares it
+with what the migrations make); `migrate` then applies what is newer, which is nothing unless the snapshot is behind.
+Without a fitting snapshot, the migrations run as before.
 
 PostgreSQL: a template database is migrated, by pretix' own migrate command in a process of its own, and every worker
 clones it (``CREATE DATABASE … TEMPLATE``, about a second). The template is marked with a digest of everything its
 schema depends on: the installed packages and the plugin's migrations. It is used again while that digest stays the
 same and migrated afresh when it changes; ``python -m tests.database`` (.ci/run) builds it ahead of the tests. The
-real migration chain keeps its own tests (tests/test_migrations.py on both databases, tests/test_demo_schema.py).
+real migration chain keeps its own tests (tests/test_migrations.py on both databases, .ci/check-dist).
 """
 import hashlib
 import importlib.metadata
