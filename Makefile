@@ -144,16 +144,17 @@ bench: $(VENV)/.installed $(MO_FILES)
 bench-pg: $(VENV)/.installed $(MO_FILES)
 	BENCH_SIZE=$(BENCH_SIZE) $(PY) bench/run.py --db postgresql $(BENCH_ARGS)
 
-# Hardening runs at full size (make test / test-pg run them small: 40 examples per endpoint, one kill per scenario).
-# fuzz: 2,000 generated cases per endpoint and importer test on SQLite (~15 min here); crash: 20 SIGKILL rounds per
-# scenario on PostgreSQL (~8-11 min here).
+# Hardening runs at full size (make test / test-pg run them small: 40 examples per endpoint, one kill per scenario,
+# imports of 50,000 lines). fuzz: 2,000 generated cases per endpoint and importer test on SQLite (~15 min here);
+# crash: 20 SIGKILL rounds per scenario on PostgreSQL, imports of 200,000 lines (~8-11 min here).
 FUZZ_EXAMPLES ?= 2000
 CRASH_ROUNDS ?= 20
+CRASH_IMPORT_LINES ?= 200000
 fuzz: $(VENV)/.installed-dev $(MO_FILES)
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/test_fuzz.py $(PYTEST_ARGS)
 
 crash: $(VENV)/.installed-dev $(MO_FILES)
-	CRASH_ROUNDS=$(CRASH_ROUNDS) PRETIX_CONFIG_FILE=$(PG_CONFIG) $(PY) -m pytest -s tests/test_crash_safety.py $(PYTEST_ARGS)
+	CRASH_ROUNDS=$(CRASH_ROUNDS) CRASH_IMPORT_LINES=$(CRASH_IMPORT_LINES) PRETIX_CONFIG_FILE=$(PG_CONFIG) $(PY) -m pytest -s tests/test_crash_safety.py $(PYTEST_ARGS)
 
 # Load run (BENCHMARKS.md): gunicorn and a Celery worker with pretix on 127.0.0.1, on a PostgreSQL database and a
 # redis-server that the run creates and starts for itself and removes at the end, whatever happens (bench/stack.py):

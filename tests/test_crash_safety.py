@@ -5,8 +5,8 @@ all of its work or none of it, with the counters right and no session or lock le
 Each scenario runs a real second process against the test database (pretix' own settings, a config naming the test
 database), so the tests need ``transaction=True`` to commit the data the process reads, and PostgreSQL to share it.
 ``CRASH_ROUNDS`` sets the kill rounds per scenario (default 1, for CI), ``CRASH_IMPORT_LINES`` the size of the imported
-file, ``CRASH_SEED`` the random seed (printed with each kill, to repeat a run), ``CRASH_REPORT`` a file that gets one
-JSON line per kill.
+file (default 50,000; 200,000 in make crash), ``CRASH_SEED`` the random seed (printed with each kill, to repeat a
+run), ``CRASH_REPORT`` a file that gets one JSON line per kill.
 """
 import json
 import os
@@ -35,7 +35,7 @@ pytestmark = [
 ]
 
 ROUNDS = int(os.environ.get("CRASH_ROUNDS", "1"))
-IMPORT_LINES = int(os.environ.get("CRASH_IMPORT_LINES", "200000"))
+IMPORT_LINES = int(os.environ.get("CRASH_IMPORT_LINES", "50000"))  # make crash: 200,000
 SEED = int(os.environ.get("CRASH_SEED", str(time.time_ns() % 10 ** 9)))
 BULK_SIZE = 500
 ORDERS_PER_RUN = 5
@@ -262,8 +262,9 @@ def test_import_killed_at_random_points(event, item, tmp_path, child_env):
 
     def kill_in_commit(round_):
         """
-        Kill the import while it waits for its COMMIT (over a second: PostgreSQL checks the deferred foreign keys of
-        every row then). The server finishes a COMMIT it has received, so this one must end with the whole file.
+        Kill the import while it waits for its COMMIT (about a second per 200,000 rows: PostgreSQL checks the deferred
+        foreign keys of every row then). The server finishes a COMMIT it has received, so this one must end with the
+        whole file.
         """
         app = f"crash-import-commit-{round_}"
         child = Child(command, child_env(app))
@@ -271,7 +272,7 @@ def test_import_killed_at_random_points(event, item, tmp_path, child_env):
             assert child.proc.poll() is None, f"the import ended before its COMMIT was seen: {child.output()}"
             time.sleep(0.02)
         commit_seen = child.elapsed()
-        time.sleep(rng.uniform(0, 0.5))
+        time.sleep(rng.uniform(0, 0.5 * IMPORT_LINES / 200_000))  # within the first half of the COMMIT
         session = session_of(app)
         killed_at = child.elapsed()
         child.kill()
