@@ -82,16 +82,18 @@ browser:
 # The tests run on TEST_WORKERS pytest-xdist workers, each with a database of its own whose schema is built once per
 # run (tests/database.py). The heavy suites (marker `heavy`: properties, fuzzing, crash safety, the Celery worker, the
 # browser, the gate loop) run once per .ci/run: make test-pg runs every test, make test all but those (HEAVY=1: all).
-# A file's tests stay on one worker: some find their PostgreSQL sessions by name. On
-# PostgreSQL more workers than cores: the crash and worker tests spend much of their time waiting for processes.
+# A file's tests stay on one worker: some find their PostgreSQL sessions by name; the files go out in the order of
+# tests/conftest.py, long and heavy first (xdist would otherwise start with the files of the most tests and leave the
+# long ones for the end). On PostgreSQL more workers than cores: the crash and worker tests spend much of their time
+# waiting for processes.
 TEST_WORKERS ?= 2
 PG_TEST_WORKERS ?= 4
 HEAVY ?= 0
 test: $(VENV)/.installed-dev browser $(MO_FILES)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(if $(filter 1,$(HEAVY)),,-m "not heavy") $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(if $(filter 1,$(HEAVY)),,-m "not heavy") $(PYTEST_ARGS)
 
 test-pg: $(VENV)/.installed-dev browser $(MO_FILES)
-	PRETIX_CONFIG_FILE=$(PG_CONFIG) $(PY) -m pytest -n $(PG_TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	PRETIX_CONFIG_FILE=$(PG_CONFIG) $(PY) -m pytest -n $(PG_TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # pretix' own tests (the sdist of the pinned release, fetched into data/) with the plugin enabled for every event:
 # check-in and orders by default, PRETIX_SUITE_ARGS="tests/base/test_quotas.py -n 2" for others.
