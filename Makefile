@@ -81,19 +81,23 @@ browser:
 
 # The tests run on TEST_WORKERS pytest-xdist workers, each with a database of its own whose schema is built once per
 # run (tests/database.py). The heavy suites (marker `heavy`: properties, fuzzing, crash safety, the Celery worker, the
-# browser, the gate loop) run once per .ci/run: make test-pg runs every test, make test all but those (HEAVY=1: all).
+# browser, the gate loop) run once per .ci/run: make test-pg runs them, make test all but those (HEAVY=1: all). The
+# suites whose answers do not depend on the database (marker `db_independent`: the permission matrix) run once too,
+# in make test; make test-pg leaves them out (PG_SELECT= runs every test there).
 # A file's tests stay on one worker: some find their PostgreSQL sessions by name; the files go out in the order of
 # tests/conftest.py, long and heavy first (xdist would otherwise start with the files of the most tests and leave the
 # long ones for the end). On PostgreSQL more workers than cores: the crash and worker tests spend much of their time
 # waiting for processes.
 TEST_WORKERS ?= 2
 PG_TEST_WORKERS ?= 4
+PG_SELECT ?= -m "not db_independent"
 HEAVY ?= 0
 test: $(VENV)/.installed-dev browser $(MO_FILES)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(if $(filter 1,$(HEAVY)),,-m "not heavy") $(PYTEST_ARGS)
 
 test-pg: $(VENV)/.installed-dev browser $(MO_FILES)
-	PRETIX_CONFIG_FILE=$(PG_CONFIG) $(PY) -m pytest -n $(PG_TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+	PRETIX_CONFIG_FILE=$(PG_CONFIG) $(PY) -m pytest -n $(PG_TEST_WORKERS) --dist loadfile --no-loadscope-reorder \
+		$(PG_SELECT) $(PYTEST_ARGS)
 
 # pretix' own tests (the sdist of the pinned release, fetched into data/) with the plugin enabled for every event:
 # check-in and orders by default, PRETIX_SUITE_ARGS="tests/base/test_quotas.py -n 2" for others.
@@ -184,8 +188,8 @@ compilemessages: $(MO_FILES)
 # Release artifacts (docs/development/releasing.rst), built from a clean copy of the files git would take, each in an
 # isolated build environment whose build step compiles the translations. dist: the sdist and the wheel into dist/.
 # check-dist: the same, then twine check, check-manifest, the contents of both, and the wheel installed into a fresh
-# virtualenv with the pretix of constraints.txt: migrations applied, German texts shown (.ci/check-dist; ~3 min, warm
-# pip cache).
+# virtualenv (by uv where it is, else pip) with the pretix of constraints.txt: migrations applied and equal to
+# demo/schema.sql, German texts shown (.ci/check-dist; ~2 min).
 dist: $(VENV)/.installed-dev
 	$(PY) .ci/check-dist --build-only
 
