@@ -17,11 +17,13 @@ MO_FILES := $(patsubst %.po,%.mo,$(wildcard $(LOCALE_DIR)/*/LC_MESSAGES/django.p
 # $(call pip_install,ARGS): `pip install ARGS` into $(VENV), by uv where it works: it installs pretix' ~150 packages
 # several times faster than pip (bench/first_start.sh). The uv on PATH, else one that pip puts into $(VENV) (a few
 # seconds); pip if that fails, or with UV=0. Only errors are shown: -qq hides pip's notes on each index it looks at,
-# PYTHONWARNINGS the deprecation warnings of setuptools building the editable install.
+# PYTHONWARNINGS the deprecation warnings of setuptools building the editable install. --compile-bytecode does what
+# pip does by default: without it, and with PYTHONDONTWRITEBYTECODE set (as on these machines), every process
+# compiled pretix and Django anew, 4-5 s of CPU per `python -m pretix` and per test worker.
 UV ?= 1
 define pip_install
 	if [ "$(UV)" != 0 ] && { uv=$$(command -v uv) || { $(PIP) install -qq uv && uv=$(VENV)/bin/uv; }; } \
-		&& $$uv pip install --quiet --python $(PY) $(1); then :; \
+		&& $$uv pip install --quiet --compile-bytecode --python $(PY) $(1); then :; \
 	else \
 		[ "$(UV)" = 0 ] || echo "uv did not work: installing with pip"; \
 		PYTHONWARNINGS=ignore $(PIP) install -qq $(1); \
@@ -89,7 +91,7 @@ browser:
 # long ones for the end). On PostgreSQL more workers than cores: the crash and worker tests spend much of their time
 # waiting for processes.
 TEST_WORKERS ?= 2
-PG_TEST_WORKERS ?= 4
+PG_TEST_WORKERS ?= 5
 PG_SELECT ?= -m "not db_independent"
 HEAVY ?= 0
 test: $(VENV)/.installed-dev browser $(MO_FILES)
