@@ -87,8 +87,8 @@ browser:
 # suites whose answers do not depend on the database (marker `db_independent`: the permission matrix) run once too,
 # in make test; make test-pg leaves them out (PG_SELECT= runs every test there).
 # A file's tests stay on one worker: some find their PostgreSQL sessions by name; the files go out in the order of
-# tests/conftest.py, long and heavy first (xdist would otherwise start with the files of the most tests and leave the
-# long ones for the end). On PostgreSQL more workers than cores: the crash and worker tests spend much of their time
+# tests/conftest.py, heavy first (xdist would otherwise start with the files of the most tests and leave the heavy
+# ones for the end). On PostgreSQL more workers than cores: the crash and worker tests spend much of their time
 # waiting for processes.
 TEST_WORKERS ?= 2
 PG_TEST_WORKERS ?= 5

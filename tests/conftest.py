@@ -167,5 +167,5 @@ def committed(django_capture_on_commit_callbacks):
 
 @pytest.hookimpl(trylast=True)  # after pytest-django's ordering, which this keeps otherwise
 def pytest_collection_modifyitems(items):
-    """The long tests and the heavy suites first, so that the pytest-xdist workers end together."""
-    items.sort(key=lambda item: not (item.get_closest_marker("long") or item.get_closest_marker("heavy")))
+    """The heavy suites first, so that the pytest-xdist workers end together."""
+    items.sort(key=lambda item: not item.get_closest_marker("heavy"))
