@@ -19,7 +19,9 @@ from pretix.helpers import OF_SELF
 
 from pretix_secrets_import.gate import feed, list_feed, states as gate
 from pretix_secrets_import.models import ImportedSecret
-from pretix_secrets_import.paging import NumberedPagination
+from pretix_secrets_import.paging import (
+    POOL_ORDER, NumberedPagination, in_pool_order,
+)
 from pretix_secrets_import.plugin import enabled_for
 from pretix_secrets_import.pool import store as pool
 from pretix_secrets_import.pool.rules import ALREADY_IMPORTED, DB_ID_MAX
@@ -137,10 +139,24 @@ class SellableFilter(forms.Form):
     subevent = forms.IntegerField(required=False, min_value=1, max_value=DB_ID_MAX)
 
 
+class PoolOrderingFilter(TotalOrderingFilter):
+    """pretix' ordering, the ID order as ``paging.POOL_ORDER`` (the event first: constant within the pool)."""
+
+    def get_ordering(self, request, queryset, view):
+        ordering = list(super().get_ordering(request, queryset, view))
+        if ordering[:1] in (["id"], ["-id"]):
+            ordering[:1] = [ordering[0].replace("id", field) for field in POOL_ORDER]
+        return ordering
+
+
+# the filters that have an index of their own (``paging.in_pool_order``)
+INDEXED_FILTERS = ("secret", "item", "variation", "subevent")
+
+
 class ImportedSecretViewSet(viewsets.ModelViewSet):
     serializer_class = ImportedSecretSerializer
     queryset = ImportedSecret.objects.none()
-    filter_backends = (DjangoFilterBackend, TotalOrderingFilter)
+    filter_backends = (DjangoFilterBackend, PoolOrderingFilter)
     filterset_class = ImportedSecretFilter
     ordering = ("id",)
     ordering_fields = ("id", "secret", "used")
@@ -155,7 +171,10 @@ class ImportedSecretViewSet(viewsets.ModelViewSet):
             raise Http404("The Secrets Import plugin is not enabled for this event.")
 
     def get_queryset(self):
-        qs = ImportedSecret.of_event(self.request.event)
+        params = self.request.query_params
+        in_order = self.action == "list" and params.get("ordering", "id") in ("id", "-id") and not any(
+            params.get(name) for name in INDEXED_FILTERS)
+        qs = in_pool_order(self.request.event) if in_order else ImportedSecret.of_event(self.request.event)
         if self.request.method not in ("GET", "HEAD", "OPTIONS"):
             # Lock the row so that ticket allocation cannot use it while it is changed or deleted.
             qs = qs.select_for_update(of=OF_SELF)

@@ -7,8 +7,9 @@ from pretix.base.exporter import ListExporter
 from pretix.base.models import ItemVariation, Order, OrderPosition
 from pretix.helpers.names import build_name
 
+from pretix_secrets_import import paging
 from pretix_secrets_import.gate.states import REASON_LABELS, STATE_LABELS
-from pretix_secrets_import.models import GateState, ImportedSecret
+from pretix_secrets_import.models import GateState
 
 # Pool secrets per database round trip: keeps memory flat for pools of a million secrets, and the list of secrets
 # looked up among the tickets well below the query parameter limits (PostgreSQL 65535, SQLite 32766 since 3.32).
@@ -80,9 +81,8 @@ class ImportedSecretExporter(ListExporter):
             _("Ticket status"),
         ])
         pool = (
-            ImportedSecret.of_event(self.event)
+            paging.in_pool_order(self.event)
             .select_related("item", "variation", "subevent")
-            .order_by("id")
         )
         yield self.ProgressSetTotal(total=pool.count())
         name_scheme = self.event.settings.name_scheme  # read once instead of once per ticket without a name scheme

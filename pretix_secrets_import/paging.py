@@ -7,6 +7,26 @@ from django.core.paginator import Paginator
 
 from pretix.api.pagination import Pagination
 
+from pretix_secrets_import.models import ImportedSecret
+
+# The order of ``in_pool_order``: the event, constant within a pool, then the import order.
+POOL_ORDER = ("event_id", "id")
+
+
+def in_pool_order(event):
+    """
+    The event's pool, ordered by ``POOL_ORDER``, for reading pages in import order with no other indexed condition.
+
+    The event is asked as a range (``>= x AND <= x``), not as an equality. Of an equality PostgreSQL knows that the
+    column is constant, and either the primary key or the (event, ID) index then gives the ID order: it takes the
+    primary key when the pool is most of the table, and reads every row of the events created before before it finds
+    the first of this one (226 ms instead of 2 ms for a page of a pool of 10 million behind a million others). Ordered
+    by the range's column first, only the (event, ID) indexes give the order. A range on an index's first column makes
+    the later columns' conditions mere filters, so a search or a product filter keeps ``ImportedSecret.of_event``.
+    """
+    return ImportedSecret.objects.with_scopes_disabled().filter(
+        event_id__gte=event.pk, event_id__lte=event.pk).order_by(*POOL_ORDER)
+
 
 def forward(qs, size: int):
     """The first ``size`` rows of the ordered ``qs`` and whether more follow (one row more is read to know)."""
@@ -14,20 +34,24 @@ def forward(qs, size: int):
     return rows[:size], len(rows) > size
 
 
-def keyset(qs, order: str, size: int, before=None, after=None, last=False):
+def keyset(qs, order, size: int, before=None, after=None, last=False):
     """
     A page of ``qs`` by the unique field ``order``: the first, the one ``after`` or ``before`` a key, or the ``last``.
+    ``order`` may be a tuple whose fields before the last are constant in ``qs`` (``POOL_ORDER``): the key is the last.
     Returns the rows and the keys of the pages before and after it (``None``: there is none).
     """
+    fields = (order,) if isinstance(order, str) else tuple(order)
+    order = fields[-1]
+    descending = [f"-{field}" for field in fields]
     if before is not None:
-        rows, has_prev = forward(qs.filter(**{f"{order}__lt": before}).order_by(f"-{order}"), size)
+        rows, has_prev = forward(qs.filter(**{f"{order}__lt": before}).order_by(*descending), size)
         rows, has_next = rows[::-1], True
     elif last:
-        rows, has_prev = forward(qs.order_by(f"-{order}"), size)
+        rows, has_prev = forward(qs.order_by(*descending), size)
         rows, has_next = rows[::-1], False
     else:
         page_qs = qs.filter(**{f"{order}__gt": after}) if after is not None else qs
-        rows, has_next = forward(page_qs.order_by(order), size)
+        rows, has_next = forward(page_qs.order_by(*fields), size)
         has_prev = after is not None and bool(rows) and qs.filter(**{f"{order}__lt": getattr(rows[0], order)}).exists()
     return (rows, getattr(rows[0], order) if rows and has_prev else None,
             getattr(rows[-1], order) if rows and has_next else None)

@@ -192,13 +192,13 @@ def _full_sync_page(event, query):
     """The pool in ID order: the count, a page of entries, and where the next page starts (``None``: none)."""
     after, size = query.after, query.size
     filtered = query.state is not None or query.subevent is not None or query.item is not None
-    qs = ImportedSecret.of_event(event)
+    qs = paging.in_pool_order(event)
     if filtered:
         qs = qs.select_related("gate").filter(_full_sync_filter(query.state, query.subevent, query.item))
     count = qs.count() if filtered else pool.count(event)
     if after is not None:
         qs = qs.filter(pk__gt=_number("after", after))
-    rows, more = paging.forward(qs.order_by("pk"), size)
+    rows, more = paging.forward(qs, size)
     if filtered:
         gates = {row.pk: getattr(row, "gate", None) for row in rows}
     else:

@@ -96,7 +96,7 @@ def _after(value, parts):
 
 
 def _pool_secrets(event, query):
-    qs = ImportedSecret.of_event(event)
+    qs = paging.in_pool_order(event)
     if query.subevent is not None or query.item is not None:
         qs = qs.filter(feed._full_sync_filter(None, query.subevent, query.item))
     return qs
@@ -107,7 +107,7 @@ def _pool_page(event, scope, query, ignore_unpaid, after):
     qs = _pool_secrets(event, query)
     if after is not None:
         qs = qs.filter(pk__gt=after)
-    page, more = paging.forward(qs.order_by("pk"), query.size)
+    page, more = paging.forward(qs, query.size)
     gates = GateState.objects.in_bulk([row.pk for row in page])
     # Only a secret that has been on a ticket has a state with an order: the others are on none.
     on_tickets = [row.secret for row in page if getattr(gates.get(row.pk), "order_code", None) is not None]

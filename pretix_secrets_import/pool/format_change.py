@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _, ngettext
 from pretix.base.models import LogEntry
 from pretix.helpers import OF_SELF
 
+from pretix_secrets_import import paging
 from pretix_secrets_import.links import event_url
 from pretix_secrets_import.models import ImportedSecret
 from pretix_secrets_import.pool import store as pool
@@ -43,7 +44,7 @@ def misfits(event, code_format: CodeFormat, after: int = 0, deadline: float = No
     if code_format.is_free:
         return
     check = code_format.checker()
-    rows = (ImportedSecret.of_event(event).filter(used=False, pk__gt=after).order_by("pk")
+    rows = (paging.in_pool_order(event).filter(used=False, pk__gt=after)
             .values_list("pk", "secret").iterator(chunk_size=5000))
     try:
         for pk, secret in rows:
@@ -99,7 +100,7 @@ def _pool_version(event):
     What changes when secrets are added to the pool, removed or changed, but not when sales use them: the count, the
     newest ID, and the newest log entry of such a change (every way to change a secret logs it).
     """
-    last = ImportedSecret.of_event(event).order_by("-pk").values_list("pk", flat=True).first()
+    last = paging.in_pool_order(event).reverse().values_list("pk", flat=True).first()
     logged = (LogEntry.objects.filter(event_id=event.pk, action_type__startswith="pretix_secrets_import.secret")
               .order_by("-pk").values_list("pk", flat=True).first())
     return pool.count(event), last, logged

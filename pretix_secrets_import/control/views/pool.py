@@ -55,8 +55,11 @@ class PoolView(PoolMixin, TemplateView):
         ctx = super().get_context_data(**kwargs)
         event = self.request.event
         ctx["filter_form"] = form = PoolFilterForm(self.request.GET or None, event=event)
-        qs = ImportedSecret.of_event(event)
         filtered = form.is_valid() and any(form.cleaned_data.values())
+        # A search and the product and date filters have indexes of their own; the whole pool and the status filter
+        # are read along the (event, ID) indexes.
+        narrowed = filtered and any(form.cleaned_data.get(name) for name in ("search", "item", "subevent"))
+        qs = ImportedSecret.of_event(event) if narrowed else paging.in_pool_order(event)
         if filtered:
             qs = form.filter(qs)
         groups = pool.summary(event)
@@ -72,7 +75,7 @@ class PoolView(PoolMixin, TemplateView):
         ctx["count"] = qs.count() if count_filters is None else pool.count(
             event, groups=groups, **count_filters)
         # A search reads the (event, secret) index in secret order; everything else is listed in import order.
-        order = "secret" if filtered and form.cleaned_data.get("search") else "id"
+        order = "secret" if filtered and form.cleaned_data.get("search") else "id" if narrowed else paging.POOL_ORDER
         ctx["secrets"], ctx["prev_cursor"], ctx["next_cursor"] = self._page(qs, order)
         ctx["pages"] = max(1, -(-ctx["count"] // POOL_PAGE_SIZE))
         ctx["page"] = self._page_number(ctx["pages"], ctx["prev_cursor"], ctx["next_cursor"])
@@ -110,9 +113,9 @@ class PoolView(PoolMixin, TemplateView):
         return [{**counted.as_dict(), **n} for counted, n in zip(groups, names)], totals
 
     def _page(self, qs, order):
-        """Keyset pages by ``order``: "id" or "secret", both unique within the event."""
+        """Keyset pages by ``order``: "secret" or the ID ("id", ``paging.POOL_ORDER``), both unique within the event."""
         get = self.request.GET
-        parse = id_param if order == "id" else (lambda value: (value or "")[:SECRET_MAX_LENGTH] or None)
+        parse = id_param if order != "secret" else (lambda value: (value or "")[:SECRET_MAX_LENGTH] or None)
         return paging.keyset(qs, order, POOL_PAGE_SIZE, before=parse(get.get("before")), after=parse(get.get("after")),
                              last=bool(get.get("last")))
 
