@@ -136,7 +136,7 @@ def read_rows(fileobj, fmt: FileFormat, progress=None):
     reader = csv.reader(text, delimiter=fmt.delimiter, strict=False)
     try:
         for cells in reader:
-            if any(c.strip() for c in cells):
+            if "".join(cells).strip():  # not blank; in C, for a million lines
                 yield reader.line_num, cells
             if progress and size and reader.line_num % CHUNK_SIZE == 0:
                 progress(min(fileobj.tell() / size, 1.0))

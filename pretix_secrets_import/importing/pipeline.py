@@ -25,7 +25,7 @@ from django.utils.translation import (
 from pretix.base.modelimport import DataImportError
 from pretix.base.models import Event_SettingsStore
 
-from pretix_secrets_import.importing import files, numbers
+from pretix_secrets_import.importing import copying, files, numbers
 from pretix_secrets_import.importing.columns import ColumnMapping
 from pretix_secrets_import.importing.files import FileFormat, read_rows
 from pretix_secrets_import.importing.resolver import Resolver
@@ -166,9 +166,21 @@ class _FileImport:
                              if source and source.kind == "column"]
         self.restricted = Counter()  # product → valid lines restricted to it (a variation implies its product)
         self.count_restricted = bool(mapping.item or mapping.variation)
+        self.clean_options = {"pass_over": skip_existing}  # what else ``clean_rows`` is told (``copying.store``)
 
     def read(self, fileobj, fmt, progress) -> ImportResult:
         """Checks and stores every line, inside the caller's transaction."""
+        if copying.worth_it(self.event, fileobj, fmt):
+            progress = copying.Forward(progress)  # a second reading of the file keeps the bar where it was
+            if copying.store(self, fileobj, fmt, progress):
+                return self.finish()
+            self.reset()
+        for chunk in self.chunks(fileobj, fmt, progress):
+            self.flush(chunk)
+        return self.finish()
+
+    def chunks(self, fileobj, fmt, progress):
+        """The file's lines in chunks of ``(line, cells)``, without the header; counts them."""
         chunk = []
         header_skipped = not fmt.has_header
         for line, cells in read_rows(fileobj, fmt, progress=progress):
@@ -178,14 +190,22 @@ class _FileImport:
             self.result.lines += 1
             chunk.append((line, cells))
             if len(chunk) >= files.CHUNK_SIZE:  # read through the module: tests shrink it
-                self.flush(chunk)
+                yield chunk
                 chunk = []
         if chunk:
-            self.flush(chunk)
+            yield chunk
+
+    def finish(self) -> ImportResult:
         if self.result.lines == 0:
             raise DataImportError(NO_SECRETS)
         self.result.restricted = dict(self.restricted)
         return self.result
+
+    def reset(self):
+        """Back to the start, after ``copying.store`` stored nothing."""
+        self.result, self.restricted = ImportResult(), Counter()
+        self.chunk_errors.clear()
+        self.clean_options = {"pass_over": self.passed is not None}
 
     def check_format_kept(self):
         """
@@ -254,7 +274,7 @@ class _FileImport:
         lines = [line for line, _cells in chunk]
         cleaned, errors = clean_rows(
             self.event, rows, labels=_Labels(self.line_label, lines), check_pool=False, code_format=self.code_format,
-            pass_over=self.passed is not None,
+            **self.clean_options,
         )
         if self.count_restricted:
             self.restricted.update(row["item"] for row in cleaned

@@ -82,6 +82,12 @@ class Resolver:
                 for key in _names(subevent.name):
                     self.subevent_names.setdefault(key, set()).add(subevent.pk)
 
+    def as_rows(self) -> list:
+        """Every product, variation and date a cell can name, as rows for ``rules.Restrictions``."""
+        return [{"item": pk} for pk in self.items.values()] + [
+            {"variation": pk} for pk, _item in self.variations.values()] + [
+            {"subevent": subevent.pk} for subevent in self.subevents.values()]
+
     @staticmethod
     def _one(matches, value, unknown, ambiguous):
         # Whole sentences per kind: languages with grammatical gender cannot fill in a translated noun.

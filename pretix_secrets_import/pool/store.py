@@ -272,3 +272,78 @@ def _insert_sqlite(cursor, head, tail, event, rows, timestamp):
             ]
         cursor.execute(head + "VALUES " + ", ".join([placeholder] * len(batch)) + tail, params)
         yield from cursor.fetchall()
+
+
+def last_id() -> int:
+    """The highest ID of any pool secret: the secrets stored after this call have higher ones."""
+    return ImportedSecret.objects.with_scopes_disabled().aggregate(last=models.Max("id"))["last"] or 0
+
+
+def copy_rows(event: Event, chunks) -> int:
+    """
+    PostgreSQL: store the rows of ``chunks`` (lists of rows cleaned by ``validation.clean_rows``) with one streamed
+    ``COPY`` and return how many were stored. ``COPY`` costs the database about two thirds of ``insert_rows``'
+    statements, and the caller checks the next chunk while the database stores the last one. A secret the organizer's
+    pool holds fails the whole statement (``IntegrityError``): the caller finds out which lines with ``insert_rows``.
+    """
+    connection = connections[router.db_for_write(ImportedSecret)]
+    quote = connection.ops.quote_name
+    timestamp = ImportedSecret._meta.get_field("created").get_db_prep_save(now(), connection)
+    stream = _CopyStream(event, chunks, timestamp)
+    sql = "COPY {} ({}) FROM STDIN".format(quote(ImportedSecret._meta.db_table), ", ".join(map(quote, COLUMNS)))
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        cursor.cursor.copy_expert(sql, stream, size=1 << 20)
+    return stream.rows
+
+
+class _CopyStream:
+    """The rows as the text of ``COPY``, a chunk per ``read`` (psycopg2 sends what ``read`` returns, of any length)."""
+
+    def __init__(self, event, chunks, timestamp):
+        self.chunks, self.timestamp, self.rows = iter(chunks), timestamp, 0
+        self.head = f"{event.organizer_id}\t{event.pk}\t"
+        self.tails = {}  # per used flag and restriction: the columns after the secret
+
+    def tail(self, row):
+        key = (row["used"], pk_of(row["item"]), pk_of(row["variation"]), pk_of(row["subevent"]))
+        if key not in self.tails:
+            used, *restriction = key
+            self.tails[key] = "\t".join(["", "t" if used else "f", str(self.timestamp) if used else r"\N", *(
+                r"\N" if pk is None else str(pk) for pk in restriction), str(self.timestamp), str(self.timestamp)])
+        return self.tails[key] + "\n"
+
+    def read(self, _size=-1):
+        rows = next(self.chunks, None)
+        if not rows:  # the end; a chunk without valid rows is never handed over
+            return ""
+        self.rows += len(rows)
+        head, tail = self.head, self.tail
+        # a valid secret has no whitespace or control characters: only the backslash needs escaping in COPY's text
+        escape = "\\" in "".join(row["secret"] for row in rows)
+        return "".join([head + (row["secret"].replace("\\", "\\\\") if escape else row["secret"]) + tail(row)
+                        for row in rows])
+
+
+def on_tickets_after(event: Event, after: int, stored: int) -> bool:
+    """
+    Whether a ticket of the organizer carries a secret of ``event``'s pool with an ID above ``after``: the ``stored``
+    ones of a ``copy_rows``, and any that others stored meanwhile. Set-based from the smaller side, the organizer's
+    tickets or these secrets, each looked up in the other's (organizer, secret) index, as ``_find`` does.
+    """
+    connection = connections[router.db_for_read(ImportedSecret)]
+    quote = connection.ops.quote_name
+    pool_table, tickets = quote(ImportedSecret._meta.db_table), quote(OrderPosition._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM {tickets} WHERE organizer_id = %s LIMIT %s) t",
+                       [event.organizer_id, stored])
+        if cursor.fetchone()[0] < stored:
+            cursor.execute(
+                f"SELECT 1 FROM {tickets} t CROSS JOIN LATERAL (SELECT 1 FROM {pool_table} p WHERE p.organizer_id = "
+                f"t.organizer_id AND p.secret = t.secret AND p.event_id = %s AND p.id > %s OFFSET 0) f "
+                f"WHERE t.organizer_id = %s LIMIT 1", [event.pk, after, event.organizer_id])
+        else:
+            cursor.execute(
+                f"SELECT 1 FROM {pool_table} p CROSS JOIN LATERAL (SELECT 1 FROM {tickets} t WHERE t.organizer_id = "
+                f"p.organizer_id AND t.secret = p.secret OFFSET 0) f WHERE p.event_id = %s AND p.id > %s LIMIT 1",
+                [event.pk, after])
+        return cursor.fetchone() is not None

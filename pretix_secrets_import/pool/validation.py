@@ -14,7 +14,8 @@ def _unless_kept(fits, kept, secret):
     return None if secret == kept else fits(secret)
 
 
-def clean_rows(event: Event, rows, instance=None, labels=None, check_pool=True, code_format=None, pass_over=False):
+def clean_rows(event: Event, rows, instance=None, labels=None, check_pool=True, code_format=None, pass_over=False,
+               check_tickets=True, restrictions=None):
     """
     Validate rows to be stored in ``event``'s pool, set-based: a fixed number of queries for any number of rows.
     This is the one place of the pool's rules; the API, the backend forms and the file import all call it.
@@ -23,7 +24,10 @@ def clean_rows(event: Event, rows, instance=None, labels=None, check_pool=True, 
     instance or ``None``). ``instance`` is the secret being changed, if any; ``labels`` names each row in messages
     (default: "entry 1", ...). ``check_pool=False`` leaves the check against the pool to
     ``pool.insert_rows(..., skip_existing=True)``, which a file import does: the unique index answers it.
-    ``code_format`` is the event's (``CodeFormat.of_event``) unless given.
+    ``code_format`` is the event's (``CodeFormat.of_event``) unless given. ``check_tickets=False`` leaves the check
+    against the tickets to the caller (the file import's ``COPY``, ``pool.on_tickets_after``); ``restrictions`` is a
+    ``rules.Restrictions`` that holds every product, variation and date the rows name. Without both, and with
+    ``check_pool=False`` and without ``pass_over``, this reads nothing from the database.
 
     With ``pass_over``, a row whose secret this event's pool holds with the same restriction (``pool.Group``) is not
     refused: its cleaned dict has ``"known"``, the pool secret's ID, for the caller to pass it over. Such a secret is
@@ -41,9 +45,10 @@ def clean_rows(event: Event, rows, instance=None, labels=None, check_pool=True, 
     if fits is not None and instance is not None:  # a secret the pool holds already may keep its value
         fits = functools.partial(_unless_kept, fits, instance.secret)
     distinct = rules.check_secrets(secrets, errors, labels, None if pass_over else fits)
-    in_pool, on_tickets, held = _lookups(event, distinct, errors, secrets, instance, check_pool, fits, pass_over)
+    in_pool, on_tickets, held = _lookups(event, distinct, errors, secrets, instance, check_pool, fits, pass_over,
+                                         check_tickets)
     restricted = any(row.get(name) is not None for row in rows for name in rules.RESTRICTIONS)
-    restrictions = rules.Restrictions(event, rows) if restricted else None
+    restrictions = (restrictions or rules.Restrictions(event, rows)) if restricted else None
     cleaned = []
     for secret, row, row_errors in zip(secrets, rows, errors):
         restriction_errors = {} if restrictions else ()
@@ -64,7 +69,7 @@ def clean_rows(event: Event, rows, instance=None, labels=None, check_pool=True, 
     return cleaned, errors
 
 
-def _lookups(event, distinct, errors, secrets, instance, check_pool, fits, pass_over):
+def _lookups(event, distinct, errors, secrets, instance, check_pool, fits, pass_over, check_tickets):
     """
     Which of the ``distinct`` valid secrets the pool holds (if ``check_pool``) and tickets carry, and, with
     ``pass_over``, those that this event's pool holds (as ``pool.holders`` gives them); then the code format is
@@ -72,7 +77,7 @@ def _lookups(event, distinct, errors, secrets, instance, check_pool, fits, pass_
     """
     if not pass_over:
         in_pool = pool.in_pool(event.organizer_id, distinct, but=instance) if check_pool else set()
-        return in_pool, pool.on_tickets(event.organizer_id, distinct), {}
+        return in_pool, pool.on_tickets(event.organizer_id, distinct) if check_tickets else set(), {}
     holders = pool.holders(event.organizer_id, distinct)
     held = {secret: holder for secret, holder in holders.items() if holder[1] == event.pk}
     if fits is not None:

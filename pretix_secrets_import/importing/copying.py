@@ -1,0 +1,109 @@
+"""
+A large file import on PostgreSQL, stored with one streamed ``COPY`` (``pool.copy_rows``) instead of the chunked
+``INSERT ... RETURNING`` statements: it costs the database a third less, and the file's next chunk is read and checked
+while the database stores the last one, so that an import takes about as long as PostgreSQL's own ``COPY`` of its rows.
+
+It only works for a file that is imported as it is: every line valid, no secret that the organizer's pool holds
+(``skip_existing`` has nothing to pass over), none on a ticket. Anything else is found by the database (the unique
+index fails the ``COPY``, ``pool.on_tickets_after`` looks for tickets) or by the checks of the chunks, without the
+line; then the ``COPY`` is rolled back to its savepoint, and the chunked import reads the file again and says which
+lines are wrong, passes over what is to be passed over, and stores the others.
+"""
+import logging
+
+from django.db import (
+    IntegrityError, OperationalError, connections, router, transaction,
+)
+
+from pretix_secrets_import.importing import files
+from pretix_secrets_import.models import ImportedSecret
+from pretix_secrets_import.pool import rules, store as pool
+
+logger = logging.getLogger(__name__)
+
+# Smaller files go through the chunked import directly: they take seconds either way, and are more often the ones
+# with mistakes, which the chunked import would read a second time.
+COPY_FROM_LINES = 50_000
+
+# The share of the import's time that has passed when the COPY has been sent the whole file: the database is still
+# storing the last rows then, and checks the foreign keys of all of them at the commit. The progress shows reading
+# within it.
+READ_SHARE = 0.7
+
+
+class _Chunked(Exception):
+    """The file needs the chunked import."""
+
+
+def worth_it(event, fileobj, fmt) -> bool:
+    """Whether to try ``store`` on this file: on PostgreSQL, for a file of ``COPY_FROM_LINES`` lines or more."""
+    if connections[router.db_for_write(ImportedSecret)].vendor != "postgresql":
+        return False
+    return files.count_lines(fileobj, fmt) >= COPY_FROM_LINES
+
+
+class Forward:
+    """A progress callback that never goes back: the chunked import reads the file again from its start."""
+
+    def __init__(self, progress):
+        self.progress, self.done = progress, 0.0
+
+    def __call__(self, fraction):
+        if fraction > self.done:
+            self.done = fraction
+            if self.progress:
+                self.progress(fraction)
+
+
+def store(run, fileobj, fmt, progress) -> bool:
+    """
+    Check and store every line of the file for ``run`` (the import's ``_FileImport``) with one ``COPY``, inside a
+    savepoint; ``False``, with nothing stored, if the file needs the chunked import.
+    """
+    # Nothing may read the database while the COPY streams on its connection: the restrictions are read up front,
+    # the tickets are looked up set-based afterwards, and a secret in the pool fails the COPY.
+    run.clean_options = {"check_tickets": False, "restrictions": _restrictions(run)}
+    after = pool.last_id()
+    rows = _ValidRows(run, fileobj, fmt, progress)
+    try:
+        with transaction.atomic():
+            stored = pool.copy_rows(run.event, rows)
+            if stored and pool.on_tickets_after(run.event, after, stored):
+                raise _Chunked("a secret on a ticket")
+    except (_Chunked, IntegrityError, OperationalError) as e:
+        # psycopg2 ends the COPY with an error of its own when reading the rows raised one
+        if isinstance(e, OperationalError) and not rows.invalid:
+            raise
+        logger.info("Secrets import into %s/%s goes on chunk by chunk, to find the lines in question: %s",
+                    run.event.organizer.slug, run.event.slug,
+                    "an invalid line" if rows.invalid else e if isinstance(e, _Chunked) else type(e).__name__)
+        return False
+    run.result.imported = stored
+    return True
+
+
+class _ValidRows:
+    """The rows of each chunk, checked as the chunked import does except for the database's checks."""
+
+    def __init__(self, run, fileobj, fmt, progress):
+        self.run, self.fileobj, self.fmt, self.progress = run, fileobj, fmt, progress
+        self.invalid = False
+
+    def reading(self, done):
+        self.progress(done * READ_SHARE)
+
+    def __iter__(self):
+        for chunk in self.run.chunks(self.fileobj, self.fmt, self.reading):
+            valid = self.run.check(chunk)
+            if self.run.chunk_errors:
+                self.invalid = True
+                raise _Chunked("an invalid line")
+            yield [row for _line, row in valid]
+
+
+def _restrictions(run):
+    """What ``clean_rows`` needs to check every line's product, variation and date without reading the database."""
+    rows = [run.fixed]
+    if run.from_columns:
+        rows += run.resolver.as_rows()
+    return rules.Restrictions(run.event, rows)
