@@ -10,6 +10,7 @@ machine with Python 3.9+, without pretix.
 With ``--checkinlist``, the files follow pretix' check-in answer on that list (``admit``), with each ticket's validity
 window; without, the pool's states. The first run reads the whole feed; every later one polls with the cursor kept in
 the state file, and syncs again from the start when pretix asks it to (a changed check-in list, a restored server).
+It reads compact entries (``compact=true``: a key left out is null) in pages of 5,000, compressed with gzip.
 Each round writes the two files (to a temporary file, then renamed, so a reader never sees half a file) and only
 then the state file (the same way): if anything fails in between, the next round reads the same changes again.
 Network errors, timeouts and server errors (5xx, 429) are retried with growing pauses; a refused token or a wrong URL
@@ -19,6 +20,7 @@ ends at once); without it, it polls every ``--interval`` seconds.
 import argparse
 import contextlib
 import csv
+import gzip
 import io
 import json
 import os
@@ -38,6 +40,7 @@ LIST_ADMITTED_COLUMNS = ("secret", "valid_from", "valid_until", "order", "positi
 LIST_REFUSED_COLUMNS = ("secret", "refusal", "order", "positionid", "item", "variation", "subevent", "state",
                         "changed")
 SYNC_AGAIN = "sync_again"
+PAGE_SIZE = 5000  # the feed's largest page: a full sync of a million secrets in 200 requests
 
 
 class Fatal(Exception):
@@ -51,10 +54,10 @@ class SyncAgain(Exception):
 def http_fetch(token, timeout=30, scheme="Token"):
     def fetch(url):
         request = urllib.request.Request(url, headers={"Authorization": f"{scheme} {token}",
-                                                       "Accept": "application/json"})
+                                                       "Accept": "application/json", "Accept-Encoding": "gzip"})
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                return json.load(response)
+                return decoded(response.read(), response.headers.get("Content-Encoding"))
         except urllib.error.HTTPError as e:
             if e.code >= 500 or e.code == 429:
                 raise OSError(f"HTTP {e.code} from {url}") from e
@@ -63,6 +66,11 @@ def http_fetch(token, timeout=30, scheme="Token"):
                 raise SyncAgain(f"HTTP {e.code} from {url}: {body[:500]}") from e
             raise Fatal(f"HTTP {e.code} from {url}: {body[:500]}") from e
     return fetch
+
+
+def decoded(body, encoding):
+    """The JSON of an answer's ``body``, sent with the ``Content-Encoding`` ``encoding``."""
+    return json.loads(gzip.decompress(body) if encoding == "gzip" else body)
 
 
 def _code(body):
@@ -79,41 +87,44 @@ def with_query(url, **params):
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
 
 
-def read_feed(fetch, url):
-    """Follow the pages from ``url``: every result, and the cursor to poll with next."""
-    results, cursor = [], None
+def read_feed(fetch, url, secrets):
+    """Follow the pages from ``url``, applying each to ``secrets`` as it comes; the cursor to poll with next."""
+    cursor = None
     while url:
         page = fetch(url)
-        results.extend(page["results"])
+        _apply(secrets, page["results"])
         cursor, url = page["cursor"], page["next"]
-    return results, cursor
+    return cursor
 
 
 def sync_round(fetch, feed_url, state, log=print):
     """
     One full sync (no cursor yet) or poll; returns the new state (``cursor`` and the kept ``secrets``, by their text,
-    the key a gate scans). A poll that pretix cannot answer becomes a full sync.
+    the key a gate scans). A poll that pretix cannot answer becomes a full sync. Pages go into a copy of the kept
+    secrets, so a round that fails half-way leaves ``state`` as it was.
     """
     if state.get("cursor"):
+        secrets = dict(state["secrets"])
         try:
-            return _apply(dict(state["secrets"]), read_feed(fetch, with_query(feed_url, cursor=state["cursor"])))
+            return {"cursor": read_feed(fetch, with_query(feed_url, cursor=state["cursor"]), secrets),
+                    "secrets": secrets}
         except SyncAgain as e:
             log(f"gate_sync: {e}; syncing again from the start")
-    return _apply({}, read_feed(fetch, feed_url))
+    secrets = {}
+    return {"cursor": read_feed(fetch, feed_url, secrets), "secrets": secrets}
 
 
-def _apply(secrets, read):
-    results, cursor = read
+def _apply(secrets, results):
+    # .get: a compact entry leaves out the keys whose value is null
     for entry in results:
         if "admit" in entry:  # a check-in list's feed: every ticket that was ever on one counts
             keep = entry["admit"] or entry.get("order") is not None
         else:
-            keep = entry["state"] in KEPT
+            keep = entry.get("state") in KEPT
         if keep:
             secrets[entry["secret"]] = entry
         else:
             secrets.pop(entry["secret"], None)
-    return {"cursor": cursor, "secrets": secrets}
 
 
 def write_atomically(path, text):
@@ -150,9 +161,9 @@ def write_files(out_dir, state, include_pending=False):
         return
     admitting = ("valid", "pending") if include_pending else ("valid",)
     write_atomically(os.path.join(out_dir, "admitted.csv"),
-                     csv_text(ADMITTED_COLUMNS, [e for e in entries if e["state"] in admitting]))
+                     csv_text(ADMITTED_COLUMNS, [e for e in entries if e.get("state") in admitting]))
     write_atomically(os.path.join(out_dir, "refused.csv"),
-                     csv_text(REFUSED_COLUMNS, [e for e in entries if e["state"] == "void"]))
+                     csv_text(REFUSED_COLUMNS, [e for e in entries if e.get("state") == "void"]))
 
 
 def load_state(path):
@@ -200,15 +211,13 @@ def exclusive(state_file):
 
 
 def feed_url_of(args):
-    """The URL of the first page: the check-in list, the page size and ``ignore_unpaid`` as asked."""
-    params = {}
+    """The URL of the first page: the check-in list, the page size and ``ignore_unpaid`` as asked, compact entries."""
+    params = {"compact": "true", "page_size": PAGE_SIZE if args.page_size is None else args.page_size}
     if args.checkinlist is not None:
         params["checkinlist"] = args.checkinlist
         if args.include_pending:
             params["ignore_unpaid"] = "true"
-    if args.page_size is not None:
-        params["page_size"] = args.page_size
-    return with_query(args.url, **params) if params else args.url
+    return with_query(args.url, **params)
 
 
 def main(argv=None):
@@ -222,7 +231,7 @@ def main(argv=None):
                                                    "profile; with --checkinlist)")
     parser.add_argument("--checkinlist", type=int, help="the ID of the check-in list this gate stands for: the "
                                                         "files follow pretix' check-in answer on it")
-    parser.add_argument("--page-size", type=int, help="secrets per request (up to 1,000; default 100)")
+    parser.add_argument("--page-size", type=int, help="secrets per request (up to 5,000, the default)")
     parser.add_argument("--state-file", required=True, help="where the cursor and the known states are kept")
     parser.add_argument("--out-dir", default=".", help="where admitted.csv and refused.csv are written")
     parser.add_argument("--include-pending", action="store_true",

@@ -140,3 +140,61 @@ def test_one_run_per_state_file(tmp_path):
                 pass
     with gate_sync.exclusive(state_file):  # free again
         pass
+
+
+def urlopen_through(client, seen):
+    """``urllib.request.urlopen`` answered by pretix' test client, as the server would answer the request."""
+    class Answer:
+        def __init__(self, resp):
+            self.headers, self.content = resp.headers, resp.content
+
+        def read(self):
+            return self.content
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    def urlopen(request, timeout):
+        resp = client.get(request.full_url, HTTP_ACCEPT_ENCODING=request.get_header("Accept-encoding") or "")
+        assert resp.status_code == 200, resp.content
+        seen.append((request.full_url, resp.get("Content-Encoding"), len(resp.content)))
+        return Answer(resp)
+    return urlopen
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("with_list", [False, True])
+def test_compact_gzip_pages_write_the_same_files(token_client, shop, committed, tmp_path, monkeypatch, with_list):
+    """The command line reads compact entries in pages of 5,000 with gzip: the files are those of whole entries."""
+    from django_scopes import scopes_disabled
+    for i in range(40):
+        add_secret(shop.event, f"S-{i:02d}")
+    paid, pending = place(token_client, shop, committed), place(token_client, shop, committed, status="n")
+    place(token_client, shop, committed, shop.shirt)
+    feed, scope = "http://testserver" + url(shop.event, suffix="gate_feed/"), {}
+    if with_list:
+        with scopes_disabled():
+            scope = {"checkinlist": shop.event.checkin_lists.create(name="All").pk}
+    seen, whole = [], tmp_path / "whole"
+    whole.mkdir()
+    monkeypatch.setattr(gate_sync.urllib.request, "urlopen", urlopen_through(token_client, seen))
+
+    def same_files():
+        gate_sync.main(["--url", feed, "--token", "unused", "--once", "--state-file", str(tmp_path / "state.json"),
+                        "--out-dir", str(tmp_path)] + [f"--{k}={v}" for k, v in scope.items()])
+        gate_sync.run(api_fetch(token_client), gate_sync.with_query(feed, **scope), str(whole / "state.json"),
+                      whole, once=True)
+        for name in ("admitted.csv", "refused.csv"):
+            assert (tmp_path / name).read_text() == (whole / name).read_text(), name
+        return rows(tmp_path / "refused.csv")
+
+    assert [r["secret"] for r in same_files()] == (["S-01"] if with_list else [])  # unpaid
+    post(token_client, committed, shop.event, paid, "mark_canceled")
+    post(token_client, committed, shop.event, pending, "mark_paid")
+    assert "S-00" in {r["secret"] for r in same_files()}  # a poll
+    (full_sync, encoding, _size), (poll, _encoding, _size) = seen
+    assert "compact=true" in full_sync and "page_size=5000" in full_sync and encoding == "gzip"
+    assert "cursor=" in poll and "compact=true" in poll
