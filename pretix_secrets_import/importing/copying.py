@@ -83,7 +83,10 @@ def store(run, fileobj, fmt, progress) -> bool:
 
 
 class _ValidRows:
-    """The rows of each chunk, checked as the chunked import does except for the database's checks."""
+    """
+    Each chunk's secrets and restrictions, as ``pool.copy_rows`` takes them, checked as the chunked import checks
+    them except for the database's checks.
+    """
 
     def __init__(self, run, fileobj, fmt, progress):
         self.run, self.fileobj, self.fmt, self.progress = run, fileobj, fmt, progress
@@ -94,11 +97,15 @@ class _ValidRows:
 
     def __iter__(self):
         for chunk in self.run.chunks(self.fileobj, self.fmt, self.reading):
-            valid = self.run.check(chunk)
+            column = None if self.run.from_columns else self.run.check_column(chunk)
+            if column is not None:
+                yield column
+                continue
+            valid = self.run.check(chunk)  # what is wrong, or the rows of the restriction columns
             if self.run.chunk_errors:
                 self.invalid = True
                 raise _Chunked("an invalid line")
-            yield [row for _line, row in valid]
+            yield [row["secret"] for _line, row in valid], [row for _line, row in valid]
 
 
 def _restrictions(run):

@@ -32,9 +32,9 @@ from pretix_secrets_import.importing.resolver import Resolver
 from pretix_secrets_import.pool import codeformat, store as pool
 from pretix_secrets_import.pool.codeformat import CodeFormat
 from pretix_secrets_import.pool.rules import (
-    ALREADY_IMPORTED, REPEATED, trim_secrets,
+    ALREADY_IMPORTED, REPEATED, RESTRICTIONS, trim_secrets,
 )
-from pretix_secrets_import.pool.validation import clean_rows
+from pretix_secrets_import.pool.validation import all_clean, clean_rows
 from pretix_secrets_import.sales import alerts
 from pretix_secrets_import.sales.sellable import restriction_warnings
 
@@ -245,12 +245,10 @@ class _FileImport:
 
     def rows(self, chunk):
         """The chunk's lines as rows for ``clean_rows``, cell texts, and what is wrong before the pool's rules apply."""
-        secret_column = self.mapping.secret
-        cells_read = [cells[secret_column] if secret_column < len(cells) else "" for _line, cells in chunk]
-        secrets = trim_secrets(cells_read)
-        if sum(map(len, secrets)) != sum(map(len, cells_read)):  # counted one by one only when there is something
-            self.result.trimmed += sum(1 for read, secret in zip(cells_read, secrets) if secret and read != secret)
-        rows = [{"secret": secret, **self.fixed} for secret in secrets]
+        cells_read, secrets = self.secrets(chunk)
+        self.count_trimmed(cells_read, secrets)
+        item, variation, subevent = (self.fixed[name] for name in RESTRICTIONS)
+        rows = [{"secret": secret, "item": item, "variation": variation, "subevent": subevent} for secret in secrets]
         texts, problems = {}, {}  # per row index, only for rows that have them
         for index, refusal in numbers.refusals(cells_read).items():  # a spreadsheet may have changed the code
             texts[index] = {"secret": rows[index]["secret"]}
@@ -267,6 +265,33 @@ class _FileImport:
                         except ValueError as e:
                             problems.setdefault(index, {})[name] = str(e)
         return rows, texts, problems
+
+    def secrets(self, chunk):
+        """The cells of the chunk's secret column as read, and trimmed."""
+        secret_column = self.mapping.secret
+        cells_read = [cells[secret_column] if secret_column < len(cells) else "" for _line, cells in chunk]
+        return cells_read, trim_secrets(cells_read)
+
+    def count_trimmed(self, cells_read, secrets):
+        if sum(map(len, secrets)) != sum(map(len, cells_read)):  # counted one by one only when there is something
+            self.result.trimmed += sum(1 for read, secret in zip(cells_read, secrets) if secret and read != secret)
+
+    def check_column(self, chunk):
+        """
+        The chunk's secrets and their one restriction (cleaned) if every line is valid, as ``check`` finds it but
+        without a row per line (``all_clean``), for a file without restriction columns; ``None`` otherwise.
+        """
+        cells_read, secrets = self.secrets(chunk)
+        if numbers.refusals(cells_read):
+            return None
+        restriction = all_clean(self.event, secrets, self.fixed, self.code_format,
+                                self.clean_options.get("restrictions"))
+        if restriction is None:
+            return None
+        self.count_trimmed(cells_read, secrets)
+        if self.count_restricted and restriction["item"] is not None:
+            self.restricted[restriction["item"]] += len(secrets)
+        return secrets, restriction
 
     def check(self, chunk) -> list:
         """Reports the chunk's invalid lines; returns ``(line, cleaned row)`` of the valid ones."""

@@ -281,10 +281,12 @@ def last_id() -> int:
 
 def copy_rows(event: Event, chunks) -> int:
     """
-    PostgreSQL: store the rows of ``chunks`` (lists of rows cleaned by ``validation.clean_rows``) with one streamed
-    ``COPY`` and return how many were stored. ``COPY`` costs the database about two thirds of ``insert_rows``'
-    statements, and the caller checks the next chunk while the database stores the last one. A secret the organizer's
-    pool holds fails the whole statement (``IntegrityError``): the caller finds out which lines with ``insert_rows``.
+    PostgreSQL: store the chunks' secrets with one streamed ``COPY`` and return how many were stored. A chunk is a
+    list of secrets and either their one restriction or a list with each one's, as a row cleaned by
+    ``validation.clean_rows`` (``used``, ``item``, ``variation``, ``subevent``). ``COPY`` costs the database about two
+    thirds of ``insert_rows``' statements, and the caller checks the next chunk while the database stores the last
+    one. A secret the organizer's pool holds fails the whole statement (``IntegrityError``): the caller finds out
+    which lines with ``insert_rows``.
     """
     connection = connections[router.db_for_write(ImportedSecret)]
     quote = connection.ops.quote_name
@@ -292,7 +294,7 @@ def copy_rows(event: Event, chunks) -> int:
     stream = _CopyStream(event, chunks, timestamp)
     sql = "COPY {} ({}) FROM STDIN".format(quote(ImportedSecret._meta.db_table), ", ".join(map(quote, COLUMNS)))
     with connection.cursor() as cursor, connection.wrap_database_errors:
-        cursor.cursor.copy_expert(sql, stream, size=1 << 20)
+        cursor.cursor.copy_expert(sql, stream)
     return stream.rows
 
 
@@ -305,23 +307,28 @@ class _CopyStream:
         self.tails = {}  # per used flag and restriction: the columns after the secret
 
     def tail(self, row):
-        key = (row["used"], pk_of(row["item"]), pk_of(row["variation"]), pk_of(row["subevent"]))
-        if key not in self.tails:
+        key = (row["used"], row["item"], row["variation"], row["subevent"])  # instances compare by their IDs
+        tail = self.tails.get(key)
+        if tail is None:
             used, *restriction = key
-            self.tails[key] = "\t".join(["", "t" if used else "f", str(self.timestamp) if used else r"\N", *(
-                r"\N" if pk is None else str(pk) for pk in restriction), str(self.timestamp), str(self.timestamp)])
-        return self.tails[key] + "\n"
+            self.tails[key] = tail = "\t".join(["", "t" if used else "f", str(self.timestamp) if used else r"\N", *(
+                r"\N" if value is None else str(pk_of(value)) for value in restriction), str(self.timestamp),
+                str(self.timestamp)]) + "\n"
+        return tail
 
     def read(self, _size=-1):
-        rows = next(self.chunks, None)
-        if not rows:  # the end; a chunk without valid rows is never handed over
+        secrets, restriction = next(self.chunks, ((), None))
+        if not secrets:  # the end; a chunk without valid rows is never handed over
             return ""
-        self.rows += len(rows)
-        head, tail = self.head, self.tail
+        self.rows += len(secrets)
         # a valid secret has no whitespace or control characters: only the backslash needs escaping in COPY's text
-        escape = "\\" in "".join(row["secret"] for row in rows)
-        return "".join([head + (row["secret"].replace("\\", "\\\\") if escape else row["secret"]) + tail(row)
-                        for row in rows])
+        if "\\" in "".join(secrets):
+            secrets = [secret.replace("\\", "\\\\") for secret in secrets]
+        head = self.head
+        if isinstance(restriction, dict):
+            tail = self.tail(restriction)
+            return head + (tail + head).join(secrets) + tail
+        return "".join([head + secret + self.tail(row) for secret, row in zip(secrets, restriction)])
 
 
 def on_tickets_after(event: Event, after: int, stored: int) -> bool:

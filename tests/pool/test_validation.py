@@ -3,7 +3,7 @@ import pytest
 from django_scopes import scopes_disabled
 
 from pretix_secrets_import.pool import codeformat
-from pretix_secrets_import.pool.validation import clean_rows
+from pretix_secrets_import.pool.validation import all_clean, clean_rows
 from tests.helpers import add_secret, add_ticket
 
 pytestmark = pytest.mark.django_db
@@ -30,3 +30,29 @@ def test_known_secrets_are_marked_and_the_others_checked_as_ever(event, event2, 
     with scopes_disabled():
         _cleaned, errors = clean_rows(event, rows[:1])
     assert errors[0]["secret"] == [misfit.format("SAME")]  # without passing over, as ever
+
+
+SECRETS = ["A-1", "A-2", "1234", "a b", "", "x" * 256, "A-1", "Ü", "\u200b", "99"]
+
+
+@pytest.mark.parametrize("format_kind", [None, codeformat.DIGITS])
+@pytest.mark.parametrize("picks", [(0, 1), (2, 9), (0, 6), (3,), (4,), (5,), (7, 8), (2,), (0, 1, 2, 7, 9)])
+def test_all_clean_agrees_with_clean_rows(event, event2, item, item2, variation, format_kind, picks):
+    """The file import's COPY takes a chunk exactly when ``clean_rows`` finds nothing wrong with any of its rows."""
+    if format_kind:
+        event.settings.set(codeformat.FORMAT, format_kind)
+    with scopes_disabled():
+        other_item = event2.items.create(name="Elsewhere", default_price=0)
+    secrets = [SECRETS[i] for i in picks]
+    restrictions = [{}, {"item": item.pk}, {"variation": variation.pk}, {"item": item.pk, "variation": variation.pk},
+                    {"item": item2.pk, "variation": variation.pk}, {"item": other_item.pk}, {"subevent": 1}]
+    for restriction in restrictions:
+        restriction = {"item": None, "variation": None, "subevent": None, **restriction}
+        with scopes_disabled():
+            cleaned, errors = clean_rows(event, [{"secret": s, **restriction} for s in secrets], check_pool=False,
+                                         check_tickets=False)
+            clean = all_clean(event, secrets, restriction)
+        if any(errors):
+            assert clean is None, (secrets, restriction)
+        else:
+            assert clean == {key: value for key, value in cleaned[0].items() if key != "secret"}, restriction
