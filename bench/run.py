@@ -20,9 +20,11 @@ import time
 from datetime import datetime, timezone
 
 from harness import SIZES
+from scenarios_feed_sync import FeedSyncScenarios
 from scenarios_import import ImportScenarios
 from scenarios_pool import PoolScenarios
 from scenarios_sales import SalesScenarios
+from scenarios_shared import SharedScenarios
 from scenarios_tickets import TicketScenarios
 from stack import HERE, Pretix, log
 
@@ -30,7 +32,8 @@ ROOT = os.path.dirname(HERE)
 PG_DB = "bench_secrets_import"
 
 
-class Bench(SalesScenarios, PoolScenarios, TicketScenarios, ImportScenarios):
+class Bench(SalesScenarios, FeedSyncScenarios, PoolScenarios, SharedScenarios, TicketScenarios,
+            ImportScenarios):
     """Every scenario, on one organizer."""
 
 
@@ -38,8 +41,8 @@ class Bench(SalesScenarios, PoolScenarios, TicketScenarios, ImportScenarios):
 STEPS = [("alloc", Bench.bench_alloc), ("scale", Bench.bench_alloc_scale), ("list", Bench.bench_list),
          ("bulk", Bench.bench_bulk), ("sales", Bench.bench_sales), ("import", Bench.bench_import),
          ("duplicates", Bench.bench_duplicates), ("format", Bench.bench_format),
-         ("sellable", Bench.bench_sellable), ("feed", Bench.bench_feed),
-         ("feed", Bench.bench_list_feed), ("checkin", Bench.bench_checkin),
+         ("sellable", Bench.bench_sellable), ("shared", Bench.bench_shared), ("feed", Bench.bench_feed),
+         ("feed", Bench.bench_list_feed), ("feed-sync", Bench.bench_feed_sync), ("checkin", Bench.bench_checkin),
          ("cancel", Bench.bench_cancel_date), ("pdf", Bench.bench_pdf)]
 
 
@@ -95,7 +98,7 @@ def parse_args():
     parser.add_argument("--size", choices=tuple(SIZES), default=os.environ.get("BENCH_SIZE") or "full")
     parser.add_argument("--strict", action="store_true", help="exit with status 2 if a target is missed")
     parser.add_argument("--only", help="comma-separated scenarios: alloc,scale,list,bulk,import,duplicates,format,"
-                                       "sales,sellable,feed,checkin,cancel,pdf")
+                                       "sales,sellable,shared,feed,feed-sync,checkin,cancel,pdf")
     parser.add_argument("--keep", action="store_true", help="keep the data directory (and database)")
     return parser.parse_args()
 

@@ -27,7 +27,7 @@ from pretix_secrets_import.models import GateState, ImportedSecret
 from pretix_secrets_import.pool import store as pool
 
 PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
+MAX_PAGE_SIZE = 5000  # a full sync of a million secrets in 200 requests
 
 
 # The code of an answer that tells the gate to drop its cursor and sync again from the start (409, or 400 for a
@@ -135,11 +135,12 @@ class Query(NamedTuple):
     cursor: Optional[tuple]
     after: Optional[str]
     horizon: Optional[str]
+    compact: bool = False
 
 
 def parse(params) -> Query:
-    """The query ``params`` (``cursor``, ``state``, ``subevent``, ``item``, ``page_size``, and the ``after`` and
-    ``horizon`` of a next link) checked: ``FeedError`` for one that cannot be used."""
+    """The query ``params`` (``cursor``, ``state``, ``subevent``, ``item``, ``page_size``, ``compact``, and the
+    ``after`` and ``horizon`` of a next link) checked: ``FeedError`` for one that cannot be used."""
     state = params.get("state") or None
     if state is not None and state not in GateState.STATES:
         raise FeedError("state", f"Must be one of: {', '.join(GateState.STATES)}.")
@@ -151,7 +152,18 @@ def parse(params) -> Query:
     cursor = _cursor("cursor", params["cursor"]) if params.get("cursor") else None
     if params.get("horizon"):
         _cursor("horizon", params["horizon"])
-    return Query(state, subevent, item, size, cursor, params.get("after") or None, params.get("horizon") or None)
+    compact = str(params.get("compact") or "false").lower()
+    if compact not in ("true", "1", "false", "0"):
+        raise FeedError("compact", 'Must be "true" or "false".')
+    return Query(state, subevent, item, size, cursor, params.get("after") or None, params.get("horizon") or None,
+                 compact in ("true", "1"))
+
+
+def shown(query, results):
+    """The entries as the query asks: whole, or (``compact``) without the keys whose value is null."""
+    if not query.compact:
+        return results
+    return [{key: value for key, value in entry.items() if value is not None} for entry in results]
 
 
 def taken(query, since=0) -> str:
@@ -185,7 +197,7 @@ def read(event, params) -> dict:
         count, results, after = _full_sync_page(event, query)
     else:
         count, results, after = _poll_page(event, query)
-    return page(params, count, results, after, cursor)
+    return page(params, count, shown(query, results), after, cursor)
 
 
 def _full_sync_page(event, query):

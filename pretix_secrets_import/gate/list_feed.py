@@ -45,7 +45,7 @@ def read(event, checkinlist, params, ignore_unpaid=False) -> dict:
         carry = {"total": count}
     else:
         count, results, after = _poll_page(event, scope, query, ignore_unpaid)
-    return {**feed.page(params, count, results, after, cursor, carry), "rules": scope.rules}
+    return {**feed.page(params, count, feed.shown(query, results), after, cursor, carry), "rules": scope.rules}
 
 
 def scope_of(checkinlist):
