@@ -168,8 +168,8 @@ def _find(model, organizer_id, secrets, columns=("id",)) -> dict:
     secrets = list(secrets)
     found = {}
     connection = connections[router.db_for_read(model)]
+    quote = connection.ops.quote_name
     if connection.vendor == "postgresql":
-        quote = connection.ops.quote_name
         # OFFSET 0 keeps the planner from turning the lateral subquery into a join it would plan from statistics.
         sql = "SELECT u.s, {f} FROM unnest(%s::text[]) AS u(s) CROSS JOIN LATERAL (SELECT {t} FROM {table} t " \
               "WHERE t.{organizer} = %s AND t.{secret} = u.s OFFSET 0) AS f"
@@ -181,11 +181,15 @@ def _find(model, organizer_id, secrets, columns=("id",)) -> dict:
                 cursor.execute(sql, [secrets[start:start + 5000], organizer_id])
                 found.update((row[0], row[1] if len(row) == 2 else row[1:]) for row in cursor.fetchall())
         return found
-    manager = model.all if model is OrderPosition else model.objects
-    for start in range(0, len(secrets), 1000):
-        batch = secrets[start:start + 1000]
-        rows = manager.filter(organizer_id=organizer_id, secret__in=batch).order_by().values_list("secret", *columns)
-        found.update((row[0], row[1] if len(row) == 2 else row[1:]) for row in rows)
+    # The SQL the ORM would write for secret__in, without preparing each of a file's million values through it.
+    sql = "SELECT {f} FROM {table} WHERE {organizer} = %s AND {secret} IN ({{}})".format(
+        f=", ".join(map(quote, ("secret", *columns))), table=quote(model._meta.db_table),
+        organizer=quote("organizer_id"), secret=quote("secret"))
+    with connection.cursor() as cursor:
+        for start in range(0, len(secrets), 1000):
+            batch = secrets[start:start + 1000]
+            cursor.execute(sql.format(", ".join(["%s"] * len(batch))), [organizer_id, *batch])
+            found.update((row[0], row[1] if len(row) == 2 else row[1:]) for row in cursor.fetchall())
     return found
 
 
