@@ -9,6 +9,7 @@ index fails the ``COPY``, ``pool.on_tickets_after`` looks for tickets) or by the
 line; then the ``COPY`` is rolled back to its savepoint, and the chunked import reads the file again and says which
 lines are wrong, passes over what is to be passed over, and stores the others.
 """
+import itertools
 import logging
 
 from django.db import (
@@ -65,19 +66,29 @@ def store(run, fileobj, fmt, progress) -> bool:
     run.clean_options = {"check_tickets": False, "restrictions": _restrictions(run)}
     after = pool.last_id()
     rows = _ValidRows(run, fileobj, fmt, progress)
+    chunks = iter(rows)
     try:
+        first = next(chunks, None)
+        # A file imported again, or a grown list to pass over, has secrets of the pool from its start: one look at the
+        # first chunk spares sending all of it for the unique index to fail the COPY at the end.
+        if first is not None and pool.ids_of(run.event.organizer_id, first[0]):
+            raise _Chunked("a secret in the pool")
         with transaction.atomic():
-            stored = pool.copy_rows(run.event, rows)
+            stored = pool.copy_rows(run.event, itertools.chain([first] if first else [], chunks))
             if stored and pool.on_tickets_after(run.event, after, stored):
                 raise _Chunked("a secret on a ticket")
     except (_Chunked, IntegrityError, OperationalError) as e:
-        # psycopg2 ends the COPY with an error of its own when reading the rows raised one
-        if isinstance(e, OperationalError) and not rows.invalid:
-            raise
+        # psycopg2 ends the COPY with an error of its own when reading the rows raised one (an invalid line, a file
+        # that cannot be read, the task's time limit): that one counts
+        reason = rows.error or e
+        if not isinstance(reason, (_Chunked, IntegrityError)):
+            raise reason
         logger.info("Secrets import into %s/%s goes on chunk by chunk, to find the lines in question: %s",
                     run.event.organizer.slug, run.event.slug,
-                    "an invalid line" if rows.invalid else e if isinstance(e, _Chunked) else type(e).__name__)
+                    reason if isinstance(reason, _Chunked) else type(reason).__name__)
         return False
+    finally:
+        chunks.close()  # the file's reader lets go of it now, before the chunked import reads it again
     run.result.imported = stored
     return True
 
@@ -90,12 +101,19 @@ class _ValidRows:
 
     def __init__(self, run, fileobj, fmt, progress):
         self.run, self.fileobj, self.fmt, self.progress = run, fileobj, fmt, progress
-        self.invalid = False
+        self.error = None  # what ended the reading
 
     def reading(self, done):
         self.progress(done * READ_SHARE)
 
     def __iter__(self):
+        try:
+            yield from self.chunks()
+        except Exception as e:
+            self.error = e
+            raise
+
+    def chunks(self):
         for chunk in self.run.chunks(self.fileobj, self.fmt, self.reading):
             column = None if self.run.from_columns else self.run.check_column(chunk)
             if column is not None:
@@ -103,7 +121,6 @@ class _ValidRows:
                 continue
             valid = self.run.check(chunk)  # what is wrong, or the rows of the restriction columns
             if self.run.chunk_errors:
-                self.invalid = True
                 raise _Chunked("an invalid line")
             yield [row["secret"] for _line, row in valid], [row for _line, row in valid]
 

@@ -3,13 +3,20 @@ The ``COPY`` path of a large import on PostgreSQL (``importing/copying.py``): ev
 it taken for any file, so that every line-precise message comes out as the chunked import gives it; and the path's own
 cases below.
 """
+import io
 import logging
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection
+from django_scopes import scopes_disabled
+
+from pretix.base.modelimport import DataImportError
 
 from pretix_secrets_import.importing import copying, files
 from pretix_secrets_import.importing.columns import ColumnMapping, Source
+from pretix_secrets_import.importing.files import FileFormat
+from pretix_secrets_import.importing.pipeline import import_file
 from pretix_secrets_import.pool import store as pool_store
 from tests.helpers import add_secret, add_ticket
 from tests.importing.test_importer import *  # noqa: F401,F403
@@ -84,10 +91,25 @@ def test_a_secret_on_a_ticket_sends_the_file_to_the_chunked_import(event, event2
     assert result.imported == 0 and pool(event) == [] and len(chunked) == 10
 
 
-def test_a_secret_in_the_pool_sends_the_file_to_the_chunked_import(event, event2, chunked, caplog):
+@pytest.mark.parametrize("data,line,found", [
+    (b"P-1\nP-2\nP-3\n", 2, "a secret in the pool"),  # in the first chunk: looked up before the COPY
+    (b"P-1\nP-3\nP-4\nP-2\n", 4, "IntegrityError"),  # later: the unique index fails the COPY
+])
+def test_a_secret_in_the_pool_sends_the_file_to_the_chunked_import(
+        event, event2, chunked, caplog, monkeypatch, data, line, found):
+    monkeypatch.setattr(files, "CHUNK_SIZE", 2)
     add_secret(event2, "P-2")
-    result = run(event, b"P-1\nP-2\nP-3\n")
-    assert messages(result) == [(2, "Secret", "P-2", "This secret has already been imported for this organizer.")]
+    result = run(event, data)
+    assert messages(result) == [(line, "Secret", "P-2", "This secret has already been imported for this organizer.")]
+    assert f"chunk by chunk, to find the lines in question: {found}" in caplog.text
+    assert pool(event) == []
+
+
+def test_a_repeat_in_a_later_chunk_fails_the_copy(event, chunked, caplog, monkeypatch):
+    monkeypatch.setattr(files, "CHUNK_SIZE", 2)
+    result = run(event, b"Q-1\nQ-2\nQ-3\nQ-1\n")
+    assert messages(result) == [
+        (4, "Secret", "Q-1", "This secret appears more than once in your input (first in line 1).")]
     assert "chunk by chunk, to find the lines in question: IntegrityError" in caplog.text
     assert pool(event) == []
 
@@ -106,3 +128,20 @@ def test_small_files_take_the_chunked_import(event, monkeypatch, chunked):
     assert chunked == ["S-1", "S-2"]
     run(event, b"S-3\nS-4\nS-5\n")
     assert chunked == ["S-1", "S-2"]
+
+
+def test_what_ends_the_reading_within_the_copy_is_raised_as_it_is(event, monkeypatch):
+    """psycopg2 turns an exception of the COPY's source into a database error of its own: the import's stays."""
+    monkeypatch.setattr(files, "CHUNK_SIZE", 100)
+    data = b"".join(b"U-%05d\n" % i for i in range(3000)) + b"\xff\n"  # past the text reader's first block
+    with pytest.raises(DataImportError, match="The file is not valid utf-8 text"):
+        with scopes_disabled():
+            import_file(event, io.BytesIO(data), FileFormat(), ColumnMapping())
+
+    def stop(fraction):
+        if fraction > 0.5:
+            raise SoftTimeLimitExceeded()
+
+    with pytest.raises(SoftTimeLimitExceeded):
+        run(event, b"".join(b"U-%05d\n" % i for i in range(3000)), progress=stop)
+    assert pool(event) == []
