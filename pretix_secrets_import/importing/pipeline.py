@@ -15,6 +15,8 @@ from array import array
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import islice
+from operator import lt
 from time import monotonic
 
 from django.db import transaction
@@ -80,9 +82,12 @@ class _StoredRows:
         self.ids = array("q")
         self.lines = array("q")
 
-    def add(self, pk, line):
-        self.ids.append(pk)
-        self.lines.append(line)
+    def add(self, pks, lines):
+        """The IDs of a chunk's stored rows and their lines; the IDs of a later chunk are higher."""
+        if not all(map(lt, pks, islice(pks, 1, None))):  # in order as inserted, nearly always
+            pks, lines = zip(*sorted(zip(pks, lines)))
+        self.ids.extend(pks)
+        self.lines.extend(lines)
 
     def line_of(self, pk):
         index = bisect_left(self.ids, pk)
@@ -363,11 +368,11 @@ class _FileImport:
         # Valid rows are stored even after an error (and in a dry run), so that later repeats of them in the file
         # are found; the transaction is rolled back at the end in that case.
         ids = pool.insert_rows(self.event, [row for _line, row in valid], skip_existing=True)
-        skipped = [(line, row) for line, row in valid if row["secret"] not in ids]
-        if skipped:
+        if len(ids) < len(valid):
+            skipped = [(line, row) for line, row in valid if row["secret"] not in ids]
             taken = pool.ids_of(self.event.organizer_id, [row["secret"] for _line, row in skipped])
             # 0: taken by another transaction that has deleted it again since; still not stored by this import
             self.report_taken(skipped, {row["secret"]: taken.get(row["secret"], 0) for _line, row in skipped})
-        for pk, line in sorted((ids[row["secret"]], line) for line, row in valid if row["secret"] in ids):
-            self.stored.add(pk, line)
+            valid = [(line, row) for line, row in valid if row["secret"] in ids]
+        self.stored.add([ids[row["secret"]] for _line, row in valid], [line for line, _row in valid])
         self.result.imported += len(ids)

@@ -266,14 +266,18 @@ def _insert_postgresql(cursor, head, tail, event, rows, timestamp):
 
 def _insert_sqlite(cursor, head, tail, event, rows, timestamp):
     placeholder = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
+    columns = {}  # per used flag and restriction: the values after the secret (a file's rows share a few)
     for start in range(0, len(rows), 1000):
         batch = rows[start:start + 1000]
         params = []
         for row in batch:
-            params += [
-                event.organizer_id, event.pk, row["secret"], bool(row["used"]), timestamp if row["used"] else None,
-                pk_of(row["item"]), pk_of(row["variation"]), pk_of(row["subevent"]), timestamp, timestamp,
-            ]
+            key = (row["used"], row["item"], row["variation"], row["subevent"])
+            after = columns.get(key)
+            if after is None:
+                used, *restriction = key
+                after = columns[key] = (bool(used), timestamp if used else None, *map(pk_of, restriction), timestamp,
+                                        timestamp)
+            params += (event.organizer_id, event.pk, row["secret"]) + after
         cursor.execute(head + "VALUES " + ", ".join([placeholder] * len(batch)) + tail, params)
         yield from cursor.fetchall()
 
