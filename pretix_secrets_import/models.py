@@ -51,15 +51,15 @@ class ImportedSecret(LoggedModel):
     used_at = models.DateTimeField(null=True, blank=True, verbose_name=_("Used at"))
     item = models.ForeignKey(
         "pretixbase.Item", null=True, blank=True, on_delete=keep_used_delete_unused, related_name="+",
-        verbose_name=_("Product"),
+        verbose_name=_("Product"), db_index=False,  # a partial index below
     )
     variation = models.ForeignKey(
         "pretixbase.ItemVariation", null=True, blank=True, on_delete=keep_used_delete_unused, related_name="+",
-        verbose_name=_("Product variation"),
+        verbose_name=_("Product variation"), db_index=False,  # a partial index below
     )
     subevent = models.ForeignKey(
         "pretixbase.SubEvent", null=True, blank=True, on_delete=keep_used_delete_unused, related_name="+",
-        verbose_name=pgettext_lazy("subevent", "Date"),
+        verbose_name=pgettext_lazy("subevent", "Date"), db_index=False,  # a partial index below
     )
     created = models.DateTimeField(auto_now_add=True)
     modified = models.DateTimeField(auto_now=True)
@@ -87,6 +87,9 @@ class ImportedSecret(LoggedModel):
             # needs the pattern operator class for LIKE 'abc%' whatever the database's collation; SQLite ignores it.
             models.Index(fields=["event", "secret"], opclasses=["int8_ops", "varchar_pattern_ops"],
                          name="importedsecret_search_idx"),
+            # The foreign keys' indexes without the (many) secrets that lack the restriction: imports write less.
+            *(models.Index(fields=[name], condition=Q(**{f"{name}__isnull": False}), name=f"importedsecret_{name}_idx")
+              for name in ("item", "variation", "subevent")),
         ]
 
     def __str__(self):
