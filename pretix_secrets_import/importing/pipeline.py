@@ -90,6 +90,8 @@ class _StoredRows:
         self.lines.extend(lines)
 
     def line_of(self, pk):
+        if not self.ids:  # a file refused from its start stored nothing: spare a search per line
+            return None
         index = bisect_left(self.ids, pk)
         if index < len(self.ids) and self.ids[index] == pk:
             return self.lines[index]
