@@ -170,3 +170,28 @@ def test_search_reads_the_search_index(event):
         qs = pool.starting_with(ImportedSecret.of_event(event), "AB")
         assert "importedsecret_search_idx" in qs.order_by("secret").explain()
         assert "importedsecret_search_idx" in ImportedSecret.of_event(event).filter(secret="AB-1").explain()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plan")
+def test_on_tickets_after_looks_each_ticket_up_by_its_secret(event, event2):
+    """
+    The lookup after a COPY reads the pool through the (organizer, secret) index, however the statistics stand: with the
+    event and the ID inside the lookup, a planner with statistics from before the COPY took the (event, ID) index and
+    read all of the imported rows for every ticket.
+    """
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.helpers import add_ticket
+    from tests.test_paging import fill, scans
+    add_ticket(event2, "ON-A-TICKET")
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {ImportedSecret._meta.db_table}")  # statistics without the rows to come
+    after = pool.last_id()
+    fill(event, "NEW-", 20_000)
+    with CaptureQueriesContext(connection) as queries:
+        assert not pool.on_tickets_after(event, after, 20_000)
+    lookup = queries[-1]["sql"]
+    assert [node.get("Index Name") for node in scans(lookup)] == ["importedsecret_organizer_secret_uniq"]
+    add_secret(event, "ON-A-TICKET-2")
+    add_ticket(event2, "ON-A-TICKET-2")
+    assert pool.on_tickets_after(event, after, 20_001)
