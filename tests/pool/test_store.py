@@ -184,6 +184,7 @@ def test_on_tickets_after_looks_each_ticket_up_by_its_secret(event, event2):
     from tests.helpers import add_ticket
     from tests.test_paging import fill, scans
     add_ticket(event2, "ON-A-TICKET")
+    fill(event2, "OTHER-", 20_000)
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {ImportedSecret._meta.db_table}")  # statistics without the rows to come
     after = pool.last_id()
@@ -195,3 +196,28 @@ def test_on_tickets_after_looks_each_ticket_up_by_its_secret(event, event2):
     add_secret(event, "ON-A-TICKET-2")
     add_ticket(event2, "ON-A-TICKET-2")
     assert pool.on_tickets_after(event, after, 20_001)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plan")
+def test_on_tickets_looks_each_secret_up_in_the_tickets_secret_index(event):
+    """
+    pretix indexes a ticket's secret and its organizer each alone as well: asked for both in the lookup, a planner
+    without statistics of the tickets took the organizer's index and read every ticket of the organizer per secret.
+    """
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.helpers import add_ticket
+    for i in range(3):
+        add_ticket(event, f"TICKET-{i}")
+    with CaptureQueriesContext(connection) as queries:
+        assert pool.on_tickets(event.organizer_id, ["TICKET-1", "NONE"]) == {"TICKET-1"}
+    tickets = "pretixbase_orderposition"
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {queries[-1]['sql']}")
+        nodes, found = [cursor.fetchone()[0][0]["Plan"]], []
+    while nodes:
+        node = nodes.pop()
+        nodes.extend(node.get("Plans", []))
+        if node.get("Relation Name") == tickets:
+            found.append(node.get("Index Cond", ""))
+    assert len(found) == 1 and "secret" in found[0] and "organizer" not in found[0], found
