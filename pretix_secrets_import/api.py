@@ -21,7 +21,7 @@ from pretix.helpers import OF_SELF
 from pretix_secrets_import.gate import feed, list_feed, states as gate
 from pretix_secrets_import.models import ImportedSecret
 from pretix_secrets_import.paging import (
-    POOL_ORDER, NumberedPagination, in_pool_order,
+    POOL_ORDER, NumberedPagination, pool_for_list,
 )
 from pretix_secrets_import.plugin import enabled_for
 from pretix_secrets_import.pool import store as pool
@@ -150,7 +150,7 @@ class PoolOrderingFilter(TotalOrderingFilter):
         return ordering
 
 
-# the filters that have an index of their own (``paging.in_pool_order``)
+# the filters that have an index of their own (``paging.pool_for_list``)
 INDEXED_FILTERS = ("secret", "item", "variation", "subevent")
 
 
@@ -175,7 +175,7 @@ class ImportedSecretViewSet(viewsets.ModelViewSet):
         params = self.request.query_params
         in_order = self.action == "list" and params.get("ordering", "id") in ("id", "-id") and not any(
             params.get(name) for name in INDEXED_FILTERS)
-        qs = in_pool_order(self.request.event) if in_order else ImportedSecret.of_event(self.request.event)
+        qs = pool_for_list(self.request.event, narrowed=not in_order)
         if self.request.method not in ("GET", "HEAD", "OPTIONS"):
             # Lock the row so that ticket allocation cannot use it while it is changed or deleted.
             qs = qs.select_for_update(of=OF_SELF)

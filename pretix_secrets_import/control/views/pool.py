@@ -59,7 +59,7 @@ class PoolView(PoolMixin, TemplateView):
         # A search and the product and date filters have indexes of their own; the whole pool and the status filter
         # are read along the (event, ID) indexes.
         narrowed = filtered and any(form.cleaned_data.get(name) for name in ("search", "item", "subevent"))
-        qs = ImportedSecret.of_event(event) if narrowed else paging.in_pool_order(event)
+        qs = paging.pool_for_list(event, narrowed)
         if filtered:
             qs = form.filter(qs)
         groups = pool.summary(event)
